@@ -1,0 +1,498 @@
+"""Build every student-facing file from the single source in ``solutions/``.
+
+    python -m grading build            # regenerate course_lib/, notebooks/ and grading/nbgrader/source/
+    python -m grading build --check    # exit 1 (and list the files) if anything is out of date
+
+What it reads:
+
+* ``solutions/course_lib/**`` - the reference package. In ``.py`` files, a solution region is
+
+      ### BEGIN SOLUTION [01 §3] One helpful sentence: the hint shown to the learner.
+      ...reference code...
+      ### END SOLUTION
+
+  Inside a function the region becomes a stub that raises ``NotImplementedError`` naming the
+  function, the notebook section and the hint. Outside a function it becomes a comment.
+* ``solutions/notebooks/NN_name.py`` - an instructor notebook in "percent" format (below).
+
+What it writes (all committed; CI rebuilds and fails on any difference):
+
+* ``course_lib/``                              the student package (stubs)
+* ``notebooks/NN_name.ipynb``                  the student notebooks: solutions and hidden tests
+                                               removed, no outputs
+* ``grading/nbgrader/source/NN_name/``         nbgrader's source: the instructor notebook with
+                                               nbgrader metadata, plus the *student* package (nbgrader
+                                               copies non-notebook files into a release verbatim, so
+                                               the release must get stubs, not the reference)
+* ``grading/nbgrader/assignments.json``        per assignment: the modules students edit, the tests
+                                               and their points (read by the nbgrader config and the grader)
+
+The percent format: cells start with a header line.
+
+    # %% [markdown]          a markdown cell; each line starts with "# " (or is "#")
+    # %%                     a code cell
+    # %% [setup]             a code cell nbgrader locks and the autograder keeps (imports only)
+    # %% [test tokenization.merge_pair points=2 hidden]
+                             an autograded test cell worth 2 points running the public check of that
+                             name, plus (with "hidden") the hidden checks of the same name. The body is
+                             generated when the cell is left empty.
+    # %% [exercise measure_tokens]
+                             a code cell the learner completes in the notebook (ungraded): a
+                             ### BEGIN SOLUTION / ### END SOLUTION region becomes "# YOUR CODE HERE".
+"""
+
+from __future__ import annotations
+
+import argparse
+import ast
+import copy
+import dataclasses
+import filecmp
+import json
+import os
+import re
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+import nbformat
+
+REPO = Path(__file__).resolve().parent.parent
+SOLUTIONS = REPO / "solutions"
+NBGRADER_DIR = REPO / "grading" / "nbgrader"
+
+BEGIN_SOLUTION = re.compile(r"^(?P<indent>[ \t]*)### BEGIN SOLUTION(?:\s*\[(?P<where>[^\]]*)\])?\s*(?P<hint>.*)$")
+END_SOLUTION = re.compile(r"^[ \t]*### END SOLUTION\s*$")
+BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
+END_HIDDEN = "### END HIDDEN TESTS"
+CELL_HEADER = re.compile(r"^# %%(?:\s*\[(?P<spec>[^\]]*)\])?\s*$")
+
+IGNORED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
+
+
+class BuildError(Exception):
+    """A malformed source file; the message names the file and line."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Python sources: solution regions -> stubs
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SolutionRegion:
+    """One ### BEGIN/END SOLUTION region of a source file (0-based, end exclusive lines)."""
+
+    start: int
+    end: int
+    where: str
+    hint: str
+    owner: str | None  # "Class.method" or "function", None at module or class level
+    body: list[str]
+
+
+def _owner(tree: ast.Module, line_number: int) -> str | None:
+    """The qualified name ("Class.method" or "function") of the innermost function containing
+    1-based `line_number`, or None when the line is at module or class level."""
+    best: tuple[int, str] | None = None
+
+    def visit(node: ast.AST, prefix: str) -> None:
+        nonlocal best
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                name = f"{prefix}{child.name}"
+                if child.lineno <= line_number <= (child.end_lineno or child.lineno):
+                    if isinstance(child, ast.ClassDef):
+                        visit(child, name + ".")
+                        return
+                    if best is None or child.lineno > best[0]:
+                        best = (child.lineno, name)
+                    visit(child, name + ".")
+                    return
+
+    visit(tree, "")
+    return best[1] if best else None
+
+
+def solution_regions(text: str, filename: str = "<source>") -> list[SolutionRegion]:
+    """Find every solution region of a Python source, checking that BEGIN/END pair up."""
+    lines = text.splitlines()
+    try:
+        tree = ast.parse(text, filename)
+    except SyntaxError as err:
+        raise BuildError(f"{filename}:{err.lineno}: not valid Python ({err.msg})") from err
+    regions: list[SolutionRegion] = []
+    open_at: int | None = None
+    match = None
+    for number, line in enumerate(lines):
+        begin = BEGIN_SOLUTION.match(line)
+        if begin:
+            if open_at is not None:
+                raise BuildError(f"{filename}:{number + 1}: BEGIN SOLUTION inside another region")
+            open_at, match = number, begin
+        elif END_SOLUTION.match(line):
+            if open_at is None:
+                raise BuildError(f"{filename}:{number + 1}: END SOLUTION without a BEGIN")
+            regions.append(SolutionRegion(
+                start=open_at, end=number + 1, where=(match.group("where") or "").strip(),
+                hint=match.group("hint").strip(), owner=_owner(tree, open_at + 1),
+                body=lines[open_at + 1:number],
+            ))
+            open_at = None
+    if open_at is not None:
+        raise BuildError(f"{filename}:{open_at + 1}: BEGIN SOLUTION is never closed")
+    return regions
+
+
+def _where_text(where: str) -> str:
+    """'01 §3' -> 'notebook 01, §3'."""
+    return f"notebook {where}".replace(" §", ", §") if where else "its notebook"
+
+
+def stub_python(text: str, filename: str = "<source>") -> str:
+    """Replace each solution region by a stub; everything else is kept byte for byte."""
+    lines = text.splitlines(keepends=True)
+    regions = solution_regions(text, filename)
+    out: list[str] = []
+    previous_end = 0
+    for region in regions:
+        out.extend(lines[previous_end:region.start])
+        indent = BEGIN_SOLUTION.match(lines[region.start].rstrip("\n")).group("indent")
+        where = _where_text(region.where)
+        if region.owner:
+            message = f"{region.owner}() is not written yet ({where})."
+            if region.hint:
+                message += f" Hint: {region.hint}"
+            out.append(f"{indent}# YOUR CODE HERE ({where})\n")
+            out.append(f"{indent}raise NotImplementedError({message!r})\n")
+        else:
+            out.append(f"{indent}# YOUR CODE HERE ({where})" + (f": {region.hint}" if region.hint else "") + "\n")
+        previous_end = region.end
+    out.extend(lines[previous_end:])
+    return "".join(out)
+
+
+# ---------------------------------------------------------------------------------------------
+# Notebooks: percent-format source -> instructor (nbgrader) and student notebooks
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass
+class SourceCell:
+    kind: str  # markdown | code | setup | test | exercise
+    source: str
+    name: str = ""  # check name for tests, id for exercises
+    points: float = 0.0
+    hidden: bool = False
+    line: int = 0
+
+
+def _parse_spec(spec: str, filename: str, line: int) -> dict:
+    words = spec.split()
+    if not words:
+        return {"kind": "code"}
+    kind, rest = words[0], words[1:]
+    if kind in ("markdown", "md"):
+        return {"kind": "markdown"}
+    if kind == "setup":
+        return {"kind": "setup"}
+    if kind == "exercise":
+        if len(rest) != 1:
+            raise BuildError(f"{filename}:{line}: use '# %% [exercise some_id]'")
+        return {"kind": "exercise", "name": rest[0]}
+    if kind == "test":
+        if not rest:
+            raise BuildError(f"{filename}:{line}: a test cell needs a check name")
+        result = {"kind": "test", "name": rest[0], "points": None, "hidden": False}
+        for word in rest[1:]:
+            if word == "hidden":
+                result["hidden"] = True
+            elif word.startswith("points="):
+                result["points"] = float(word.split("=", 1)[1])
+            else:
+                raise BuildError(f"{filename}:{line}: unknown test option {word!r}")
+        if result["points"] is None or result["points"] <= 0:
+            raise BuildError(f"{filename}:{line}: a test cell needs points=N (N > 0)")
+        return result
+    raise BuildError(f"{filename}:{line}: unknown cell kind {kind!r}")
+
+
+def parse_notebook_source(text: str, filename: str = "<notebook>") -> list[SourceCell]:
+    """Split a percent-format file into cells (text before the first header is a comment)."""
+    cells: list[SourceCell] = []
+    current: dict | None = None
+    body: list[str] = []
+
+    def close() -> None:
+        if current is None:
+            return
+        lines = body[:]
+        if current["kind"] == "markdown":
+            converted = []
+            for raw in lines:
+                if raw.startswith("# "):
+                    converted.append(raw[2:])
+                elif raw.rstrip() == "#":
+                    converted.append("")
+                elif not raw.strip():
+                    converted.append("")
+                else:
+                    raise BuildError(f"{filename}:{current['line']}: markdown lines must start with '# '")
+            lines = converted
+        while lines and not lines[0].strip():
+            lines.pop(0)
+        while lines and not lines[-1].strip():
+            lines.pop()
+        cells.append(SourceCell(
+            kind=current["kind"], source="\n".join(lines), name=current.get("name", ""),
+            points=current.get("points") or 0.0, hidden=current.get("hidden", False),
+            line=current["line"],
+        ))
+
+    for number, raw in enumerate(text.splitlines(), start=1):
+        header = CELL_HEADER.match(raw)
+        if header:
+            close()
+            current = _parse_spec(header.group("spec") or "", filename, number)
+            current["line"] = number
+            body = []
+        elif current is not None:
+            body.append(raw)
+    close()
+    names = [c.name for c in cells if c.kind == "test"]
+    duplicates = {n for n in names if names.count(n) > 1}
+    if duplicates:
+        raise BuildError(f"{filename}: test cells repeat {sorted(duplicates)}")
+    return cells
+
+
+def test_cell_source(cell: SourceCell) -> str:
+    """The body of a test cell: the author's, or the standard public (+ hidden) check calls."""
+    if cell.source.strip():
+        return cell.source
+    lines = [f'check("{cell.name}")']
+    if cell.hidden:
+        lines += [BEGIN_HIDDEN, f'check("{cell.name}", hidden=True)', END_HIDDEN]
+    return "\n".join(lines)
+
+
+def grade_id(cell: SourceCell) -> str:
+    return "test_" + re.sub(r"\W", "_", cell.name)
+
+
+def _nbgrader_meta(**fields) -> dict:
+    meta = {"grade": False, "locked": False, "schema_version": 3, "solution": False, "task": False}
+    meta.update(fields)
+    return meta
+
+
+def _new_notebook() -> nbformat.NotebookNode:
+    nb = nbformat.v4.new_notebook()
+    nb.metadata = {
+        "kernelspec": {"display_name": "Python 3 (ipykernel)", "language": "python", "name": "python3"},
+        "language_info": {"name": "python"},
+    }
+    return nb
+
+
+def _cell_id(prefix: str, index: int) -> str:
+    return f"{prefix}-{index:03d}"
+
+
+def instructor_notebook(cells: list[SourceCell], stem: str) -> nbformat.NotebookNode:
+    """The nbgrader source notebook: solutions and hidden tests present, nbgrader metadata set."""
+    nb = _new_notebook()
+    for index, cell in enumerate(cells):
+        cid = _cell_id(stem[:2], index)
+        if cell.kind == "markdown":
+            new = nbformat.v4.new_markdown_cell(cell.source, id=cid)
+        else:
+            new = nbformat.v4.new_code_cell(cell.source, id=cid)
+            if cell.kind == "setup":
+                new.metadata["nbgrader"] = _nbgrader_meta(grade_id=f"setup_{index}", locked=True)
+            elif cell.kind == "test":
+                new.source = test_cell_source(cell)
+                new.metadata["nbgrader"] = _nbgrader_meta(
+                    grade=True, grade_id=grade_id(cell), locked=True, points=cell.points)
+            elif cell.kind == "exercise":
+                new.metadata["nbgrader"] = _nbgrader_meta(grade_id=f"exercise_{cell.name}", solution=True)
+        nb.cells.append(new)
+    return nb
+
+
+def clear_solutions_text(source: str) -> str:
+    """nbgrader's rule: a BEGIN/END SOLUTION region becomes '# YOUR CODE HERE / raise ...'."""
+    out: list[str] = []
+    inside = False
+    for line in source.split("\n"):
+        begin = BEGIN_SOLUTION.match(line)
+        if begin:
+            inside = True
+            indent = begin.group("indent")
+            out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+        elif END_SOLUTION.match(line):
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def remove_hidden_tests(source: str) -> str:
+    out, inside = [], False
+    for line in source.split("\n"):
+        if BEGIN_HIDDEN in line:
+            inside = True
+        elif END_HIDDEN in line:
+            inside = False
+        elif not inside:
+            out.append(line)
+    return "\n".join(out)
+
+
+def student_notebook(instructor: nbformat.NotebookNode) -> nbformat.NotebookNode:
+    """The self-study notebook in notebooks/: no solutions, no hidden tests, no outputs, no grading metadata."""
+    nb = copy.deepcopy(instructor)
+    for cell in nb.cells:
+        cell.metadata.pop("nbgrader", None)
+        if cell.cell_type == "code":
+            cell.source = remove_hidden_tests(clear_solutions_text(cell.source))
+            cell.outputs = []
+            cell.execution_count = None
+    return nb
+
+
+# ---------------------------------------------------------------------------------------------
+# The build
+# ---------------------------------------------------------------------------------------------
+
+def _iter_files(root: Path):
+    for path in sorted(root.rglob("*")):
+        if path.is_file() and not (set(path.relative_to(root).parts) & IGNORED_NAMES) and path.suffix != ".pyc":
+            yield path
+
+
+def _student_package(out: Path) -> None:
+    """Write the student package (stubs) under `out` (a fresh directory)."""
+    for path in _iter_files(SOLUTIONS / "course_lib"):
+        target = out / path.relative_to(SOLUTIONS / "course_lib")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".py":
+            text = path.read_text(encoding="utf-8")
+            target.write_text(stub_python(text, str(path.relative_to(REPO))), encoding="utf-8")
+        else:
+            shutil.copyfile(path, target)
+
+
+def notebook_sources() -> list[Path]:
+    return sorted((SOLUTIONS / "notebooks").glob("[0-9][0-9]_*.py"))
+
+
+def _write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
+    nbformat.validate(nb)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
+
+
+def build_into(staging: Path) -> dict:
+    """Write the whole generated tree under `staging` (mirroring the repo); return assignments."""
+    _student_package(staging / "course_lib")
+    assignments: dict[str, dict] = {}
+    for source in notebook_sources():
+        stem = source.stem
+        cells = parse_notebook_source(source.read_text(encoding="utf-8"), str(source.relative_to(REPO)))
+        instructor = instructor_notebook(cells, stem)
+        _write_notebook(student_notebook(instructor), staging / "notebooks" / f"{stem}.ipynb")
+        assignment_dir = staging / "grading" / "nbgrader" / "source" / stem
+        _write_notebook(instructor, assignment_dir / f"{stem}.ipynb")
+        _student_package(assignment_dir / "course_lib")
+        tests = [c for c in cells if c.kind == "test"]
+        modules = sorted({c.name.split(".", 1)[0] for c in tests})
+        assignments[stem] = {
+            "notebook": f"{stem}.ipynb",
+            "modules": modules,
+            "student_files": [f"course_lib/{m}.py" for m in modules],
+            "tests": [{"grade_id": grade_id(c), "check": c.name, "points": c.points, "hidden": c.hidden}
+                      for c in tests],
+            "total_points": sum(c.points for c in tests),
+        }
+    target = staging / "grading" / "nbgrader" / "assignments.json"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.write_text(json.dumps(assignments, indent=2, sort_keys=True) + "\n", encoding="utf-8")
+    return assignments
+
+
+# The generated roots, relative to the repo: everything under them belongs to the build.
+GENERATED = ["course_lib", "notebooks", "grading/nbgrader/source", "grading/nbgrader/assignments.json"]
+
+
+def _generated_files(root: Path) -> set[str]:
+    files: set[str] = set()
+    for entry in GENERATED:
+        path = root / entry
+        if path.is_file():
+            files.add(entry)
+        elif path.is_dir():
+            files.update(str(p.relative_to(root)) for p in _iter_files(path))
+    return files
+
+
+def differences(staging: Path) -> list[str]:
+    """Files that differ between a fresh build in `staging` and the repo, as 'path (why)'."""
+    new, old = _generated_files(staging), _generated_files(REPO)
+    out = [f"{p} (missing: run `make build`)" for p in sorted(new - old)]
+    out += [f"{p} (not produced by the build: edit solutions/ instead)" for p in sorted(old - new)]
+    out += [f"{p} (differs from what solutions/ generates)" for p in sorted(new & old)
+            if not filecmp.cmp(staging / p, REPO / p, shallow=False)]
+    return out
+
+
+def build(check_only: bool = False) -> list[str]:
+    """Regenerate (or, with check_only, compare) the generated tree. Returns the differences."""
+    with tempfile.TemporaryDirectory(prefix="course-build-") as tmp:
+        staging = Path(tmp)
+        build_into(staging)
+        diffs = differences(staging)
+        if check_only or not diffs:
+            return diffs
+        new, old = _generated_files(staging), _generated_files(REPO)
+        for rel in sorted(old - new):
+            (REPO / rel).unlink()
+        for rel in sorted(new):
+            target = REPO / rel
+            if target.exists() and filecmp.cmp(staging / rel, target, shallow=False):
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            temporary = target.with_name(f".{target.name}.tmp{os.getpid()}")
+            shutil.copyfile(staging / rel, temporary)
+            os.replace(temporary, target)  # atomic: a reader never sees half a file
+        for entry in GENERATED:  # drop directories the removals left empty
+            root = REPO / entry
+            if root.is_dir():
+                for directory in sorted(root.rglob("*"), reverse=True):
+                    if directory.is_dir() and not any(directory.iterdir()):
+                        directory.rmdir()
+        return diffs
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m grading build", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--check", action="store_true", help="only report files that are out of date")
+    args = parser.parse_args(argv)
+    try:
+        diffs = build(check_only=args.check)
+    except BuildError as err:
+        print(f"build error: {err}", file=sys.stderr)
+        return 2
+    if args.check:
+        if diffs:
+            print("Generated files are out of date:\n  " + "\n  ".join(diffs))
+            return 1
+        print("Generated files are up to date.")
+        return 0
+    print(f"Updated {len(diffs)} generated file(s)." if diffs else "Nothing to update.")
+    for line in diffs:
+        print("  " + line)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,259 @@
+"""Hidden checks for notebook 02 (embeddings): randomised inputs with fresh seeds and edge cases.
+
+Instructor side only. Self-contained on purpose: the grader's sandbox hides solutions/, so the
+oracles here are PyTorch's own functions and brute force. Every message names the seed, so a
+failure can be replayed.
+"""
+
+from __future__ import annotations
+
+import random
+from types import ModuleType
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from course_lib.checks.framework import CheckFailed, expect, expect_close, expect_equal, hidden_check
+from course_lib.device import get_device
+
+ROUNDS = 5
+
+
+def _seed() -> int:
+    return random.SystemRandom().randrange(2**31)
+
+
+def _raises(call, errors, what: str) -> None:
+    try:
+        call()
+    except NotImplementedError:
+        raise
+    except errors:
+        return
+    except Exception as err:  # noqa: BLE001
+        raise CheckFailed(f"{what} raised {type(err).__name__} ({err}), expected "
+                          f"{' or '.join(e.__name__ for e in errors)}") from None
+    raise CheckFailed(f"{what} returned normally, expected {' or '.join(e.__name__ for e in errors)}")
+
+
+def _tensor(value, what: str) -> torch.Tensor:
+    expect(isinstance(value, torch.Tensor), f"{what} returned a {type(value).__name__}, expected a torch.Tensor")
+    return value
+
+
+# ---------------------------------------------------------------------------------------------
+
+@hidden_check("embeddings.one_hot")
+def hidden_one_hot(impl: ModuleType) -> None:
+    """Random shapes and vocabularies, int32 and non-contiguous ids, empty input, boundary ids."""
+    device = get_device()
+    seed = _seed()
+    rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(ROUNDS):
+        vocab = rng.randint(1, 40)
+        shape = tuple(rng.randint(1, 4) for _ in range(rng.randint(1, 3)))
+        ids = torch.randint(0, vocab, shape, generator=g).to(device)
+        what = f"one_hot(ids of shape {shape}, {vocab}) [seed {seed}]"
+        got = _tensor(impl.one_hot(ids, vocab), what)
+        expect(got.dtype == torch.float32, f"{what} has dtype {got.dtype}, expected torch.float32")
+        expect_close(got, F.one_hot(ids, vocab).float(), what)
+    ids = torch.tensor([[0, 3], [2, 1]], dtype=torch.int32, device=device)
+    expect_close(_tensor(impl.one_hot(ids, 4), "one_hot(int32 ids, 4)"), F.one_hot(ids.long(), 4).float(),
+                 "one_hot(int32 ids, 4)")
+    transposed = torch.tensor([[0, 1, 2], [3, 4, 5]], device=device).T  # not contiguous
+    expect_close(_tensor(impl.one_hot(transposed, 6), "one_hot(transposed ids, 6)"),
+                 F.one_hot(transposed, 6).float(), "one_hot(a transposed (non-contiguous) tensor of ids, 6)")
+    empty = _tensor(impl.one_hot(torch.zeros(0, dtype=torch.long, device=device), 5), "one_hot(empty ids, 5)")
+    expect_equal(tuple(empty.shape), (0, 5), "one_hot(empty ids, 5).shape")
+    expect_close(_tensor(impl.one_hot(torch.tensor([0], device=device), 1), "one_hot([0], 1)"),
+                 torch.ones(1, 1), "one_hot(torch.tensor([0]), 1)")
+    scalar = _tensor(impl.one_hot(torch.tensor(2, device=device), 3), "one_hot(torch.tensor(2), 3)")
+    expect_close(scalar, torch.tensor([0.0, 0.0, 1.0]), "one_hot(a 0-d tensor 2, 3)")
+    _raises(lambda: impl.one_hot(torch.tensor([[0, 1], [1, 9]], device=device), 9), (ValueError,),
+            "one_hot(ids containing 9, 9)")
+    _raises(lambda: impl.one_hot(torch.tensor([-3], device=device), 9), (ValueError,), "one_hot([-3], 9)")
+
+
+@hidden_check("embeddings.embedding")
+def hidden_embedding(impl: ModuleType) -> None:
+    """Random tables and id shapes (0-d too), float64, gradients, and forward after an optimiser step."""
+    device = get_device()
+    seed = _seed()
+    rng = random.Random(seed)
+    torch.manual_seed(seed)
+    for _ in range(ROUNDS):
+        vocab, dim = rng.randint(1, 30), rng.randint(1, 9)
+        shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(0, 3)))
+        layer, reference = impl.Embedding(vocab, dim), nn.Embedding(vocab, dim)
+        expect_equal(tuple(layer.weight.shape), (vocab, dim), f"Embedding({vocab}, {dim}).weight.shape")
+        with torch.no_grad():
+            layer.weight.copy_(reference.weight)
+        layer, reference = layer.to(device), reference.to(device)
+        ids = torch.randint(0, vocab, shape).to(device)
+        what = f"Embedding({vocab}, {dim})(ids of shape {shape}) [seed {seed}]"
+        got = _tensor(layer(ids), what)
+        expected = reference(ids)
+        expect_close(got, expected, what)
+        expect(got.requires_grad, f"{what} does not require grad: compute it from self.weight")
+        upstream = torch.randn(expected.shape).to(device)
+        (got * upstream).sum().backward()
+        (expected * upstream).sum().backward()
+        expect(layer.weight.grad is not None, f"{what}: weight.grad is None after backward()")
+        expect_close(layer.weight.grad, reference.weight.grad, f"weight.grad after backward() through {what}")
+
+    # float64 tables keep their dtype, int32 ids work.
+    layer = impl.Embedding(5, 3, dtype=torch.float64).to(device)
+    ids = torch.tensor([4, 0, 4], dtype=torch.int32, device=device)
+    got = _tensor(layer(ids), "Embedding(5, 3, dtype=float64)(int32 ids)")
+    expect(got.dtype == torch.float64, f"Embedding(5, 3, dtype=float64) returned {got.dtype}: use self.weight's rows")
+    expect_close(got, layer.weight.detach()[ids.long()], "Embedding(5, 3, dtype=float64)(int32 ids)")
+
+    # The forward must read the *current* weight: after an optimiser step the output changes.
+    layer, reference = impl.Embedding(6, 4), nn.Embedding(6, 4)
+    with torch.no_grad():
+        layer.weight.copy_(reference.weight)
+    layer, reference = layer.to(device), reference.to(device)
+    ids = torch.tensor([[1, 2], [2, 5]], device=device)
+    for module in (layer, reference):
+        optimiser = torch.optim.SGD(module.parameters(), lr=0.5)
+        module(ids).pow(2).sum().backward()
+        optimiser.step()
+    expect_close(layer(ids), reference(ids), "Embedding(6, 4)(ids) after one SGD step (use self.weight, not a copy)")
+    _raises(lambda: layer(torch.tensor([[0, 6]], device=device)), (IndexError, ValueError), "Embedding(6, 4)(ids with 6)")
+    _raises(lambda: layer(torch.tensor([-6], device=device)), (IndexError, ValueError), "Embedding(6, 4)([-6])")
+
+
+@hidden_check("embeddings.cosine_similarity")
+def hidden_cosine_similarity(impl: ModuleType) -> None:
+    """Random shapes and scales, zero rows on both sides, single rows, scale invariance."""
+    device = get_device()
+    seed = _seed()
+    rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+    for _ in range(ROUNDS):
+        n, m, d = rng.randint(1, 7), rng.randint(1, 7), rng.randint(1, 12)
+        a = torch.randn(n, d, generator=g) * torch.rand(n, 1, generator=g).mul(50).add(0.01)
+        b = torch.randn(m, d, generator=g) * torch.rand(m, 1, generator=g).mul(50).add(0.01)
+        if rng.random() < 0.5:
+            a[rng.randrange(n)] = 0
+        if rng.random() < 0.5:
+            b[rng.randrange(m)] = 0
+        a, b = a.to(device), b.to(device)
+        what = f"cosine_similarity(a {tuple(a.shape)}, b {tuple(b.shape)}) [seed {seed}]"
+        got = _tensor(impl.cosine_similarity(a, b), what)
+        expected = F.cosine_similarity(a[:, None, :], b[None, :, :], dim=-1)
+        expect_close(got, expected, what, atol=1e-5, rtol=1e-4)
+        scaled = _tensor(impl.cosine_similarity(3.5 * a, 0.25 * b), f"{what} with a*3.5, b*0.25")
+        expect_close(scaled, expected, f"{what} with a scaled by 3.5 and b by 0.25 (cosine ignores length)",
+                     atol=1e-5, rtol=1e-4)
+    opposite = torch.tensor([[1.0, 2.0, -2.0]], device=device)
+    got = _tensor(impl.cosine_similarity(opposite, -2 * opposite), "cosine_similarity(x, -2x)")
+    expect_close(got, torch.tensor([[-1.0]]), "cosine_similarity(x, -2x) (opposite directions)")
+
+
+@hidden_check("embeddings.nearest_neighbours")
+def hidden_nearest_neighbours(impl: ModuleType) -> None:
+    """Random tables, queries and k (also k > V), duplicate rows, out-of-range queries."""
+    device = get_device()
+    seed = _seed()
+    rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+    saved = impl.cosine_similarity  # one bug, one loss: hold cosine_similarity fixed here
+    impl.cosine_similarity = lambda a, b, eps=1e-8: F.cosine_similarity(a[:, None, :], b[None, :, :], dim=-1, eps=eps)
+    try:
+        for round_ in range(ROUNDS):
+            vocab, dim = rng.randint(2, 40), rng.randint(2, 8)
+            table = torch.randn(vocab, dim, generator=g) * torch.rand(vocab, 1, generator=g).mul(5).add(0.1)
+            query = rng.randrange(vocab)
+            if round_ == 0:  # an exact copy of the query elsewhere: it is the top neighbour
+                other = (query + 1) % vocab
+                table[other] = table[query] * 2
+            k = rng.randint(1, vocab + 3)
+            exclude = rng.random() < 0.7 or round_ == 0
+            weight = nn.Parameter(table.to(device))
+            what = f"nearest_neighbours(weight {tuple(table.shape)}, {query}, k={k}, exclude_self={exclude}) [seed {seed}]"
+            answer = impl.nearest_neighbours(weight, query, k, exclude_self=exclude)
+            expect(isinstance(answer, (tuple, list)) and len(answer) == 2, f"{what} did not return (indices, scores)")
+            indices, scores = (_tensor(t, what) for t in answer)
+            sims = F.cosine_similarity(table[query].double().unsqueeze(0), table.double(), dim=-1)
+            candidates = [j for j in range(vocab) if not (exclude and j == query)]
+            expected_k = min(k, len(candidates))
+            expect_equal(tuple(indices.shape), (expected_k,), f"{what}[0].shape")
+            got = [int(i) for i in indices.cpu()]
+            expect(not (exclude and query in got), f"{what} contains the query itself")
+            expect(len(set(got)) == len(got), f"{what} repeats a row: {got}")
+            best = sims[candidates].sort(descending=True).values[:expected_k]
+            expect_close(sims[got], best, f"{what} (similarities of the chosen rows, best first)", atol=1e-5)
+            expect_close(scores.detach().cpu().double(), sims[got], f"{what}[1] (scores)", atol=1e-5, rtol=1e-4)
+            if round_ == 0:
+                expect_equal(got[0], other, f"{what}[0][0] (row {other} is 2 × the query: cosine 1)")
+        weight = torch.randn(4, 3, generator=g).to(device)
+        _raises(lambda: impl.nearest_neighbours(weight, 4, 2), (IndexError, ValueError), "nearest_neighbours(4-row table, 4, 2)")
+        _raises(lambda: impl.nearest_neighbours(weight, -1, 2), (IndexError, ValueError), "nearest_neighbours(table, -1, 2)")
+    finally:
+        impl.cosine_similarity = saved
+
+
+@hidden_check("embeddings.skipgram_pairs")
+def hidden_skipgram_pairs(impl: ModuleType) -> None:
+    """Random streams and windows against a brute-force double loop; empty and short streams."""
+    seed = _seed()
+    rng = random.Random(seed)
+    cases = [([], 1), ([3], 3), ([1, 1], 1), ([9, 8], 5)]
+    cases += [([rng.randrange(1000) for _ in range(rng.randint(0, 30))], rng.randint(1, 6)) for _ in range(ROUNDS)]
+    for number, (ids, window) in enumerate(cases):
+        as_tensor = number % 2 == 1
+        arg = torch.tensor(ids, dtype=torch.long) if as_tensor else ids
+        what = f"skipgram_pairs({'tensor' if as_tensor else 'list'} of {len(ids)} ids, window={window}) [seed {seed}]"
+        got = _tensor(impl.skipgram_pairs(arg, window), what)
+        expected = sorted((ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
+                          if i != j and abs(i - j) <= window)
+        expect(got.dim() == 2 and got.shape[1] == 2 or (not expected and got.numel() == 0),
+               f"{what} has shape {tuple(got.shape)}, expected ({len(expected)}, 2)")
+        expect(not got.dtype.is_floating_point, f"{what} has dtype {got.dtype}, expected torch.long")
+        rows = sorted(tuple(int(v) for v in row) for row in got.reshape(-1, 2).cpu().tolist())
+        expect_equal(len(rows), len(expected), f"the number of pairs of {what}")
+        expect(rows == expected, f"{what} gave the wrong pairs")
+    _raises(lambda: impl.skipgram_pairs([1, 2], -1), (ValueError,), "skipgram_pairs([1, 2], window=-1)")
+
+
+@hidden_check("embeddings.sgns_loss")
+def hidden_sgns_loss(impl: ModuleType) -> None:
+    """Random batch/negatives/dimension against the formula (value, gradients), float64, huge scores."""
+    device = get_device()
+    seed = _seed()
+    rng = random.Random(seed)
+    g = torch.Generator().manual_seed(seed)
+
+    def formula(c, o, n):
+        def neg_log_sigmoid(x):
+            return torch.clamp(-x, min=0) + torch.log1p(torch.exp(-x.abs()))
+
+        return (neg_log_sigmoid((c * o).sum(-1)) + neg_log_sigmoid(-torch.einsum("bkd,bd->bk", n, c)).sum(-1)).mean()
+
+    cases = []
+    for _ in range(ROUNDS):
+        b, k, d = rng.randint(1, 8), rng.randint(1, 6), rng.randint(1, 10)
+        scale = rng.choice([0.1, 1.0, 3.0])
+        cases.append((torch.randn(b, d, generator=g) * scale, torch.randn(b, d, generator=g) * scale,
+                      torch.randn(b, k, d, generator=g) * scale, torch.float32))
+    cases.append((torch.randn(3, 4, generator=g), torch.randn(3, 4, generator=g), torch.randn(3, 2, 4, generator=g),
+                  torch.float64))
+    cases.append((torch.full((1, 3), 30.0), torch.full((1, 3), 30.0), torch.full((1, 2, 3), -30.0), torch.float32))
+    cases.append((torch.full((2, 3), -30.0), torch.full((2, 3), 30.0), torch.full((2, 2, 3), -30.0), torch.float32))
+    for c, o, n, dtype in cases:
+        leaves = [t.to(device, dtype).requires_grad_(True) for t in (c, o, n)]
+        what = f"sgns_loss(center {tuple(c.shape)}, context {tuple(o.shape)}, negatives {tuple(n.shape)}, {dtype}) [seed {seed}]"
+        got = _tensor(impl.sgns_loss(*leaves), what)
+        expect(got.dim() == 0, f"{what} has shape {tuple(got.shape)}, expected a scalar")
+        expect(bool(torch.isfinite(got.detach().cpu())), f"{what} is not finite: {got.item()}")
+        oracle = [t.detach().double().requires_grad_(True) for t in (c, o, n)]
+        expected = formula(*oracle)
+        expect_close(got.detach().cpu().double(), expected.detach(), what, atol=1e-4, rtol=1e-4)
+        got.backward()
+        expected.backward()
+        for name, mine, theirs in zip(("center_vecs", "context_vecs", "negative_vecs"), leaves, oracle):
+            expect(mine.grad is not None, f"{what}: {name}.grad is None after backward()")
+            expect_close(mine.grad.cpu().double(), theirs.grad, f"d {what} / d {name}", atol=1e-4, rtol=1e-3)

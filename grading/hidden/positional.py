@@ -1,0 +1,262 @@
+"""Hidden checks for notebook 03 (positional encodings): instructor side only.
+
+Same names as the public checks; fresh random sizes, seeds and bases, edge sizes, batch and head
+dimensions, float64 inputs. Self-contained: the expected values are computed here (nothing is
+imported from solutions/, which the grader's sandbox hides).
+"""
+
+from __future__ import annotations
+
+import math
+import random
+
+import torch
+from torch import nn
+
+from course_lib.checks import CheckFailed, expect, expect_close, expect_equal, hidden_check
+
+
+def _device() -> torch.device:
+    try:
+        from course_lib.device import get_device
+
+        return get_device()
+    except Exception:  # noqa: BLE001 - a broken device helper must not break grading
+        return torch.device("cpu")
+
+
+def _close(got, expected, what: str, hint: str, atol: float) -> None:
+    try:
+        expect_close(got, expected, what, atol=atol, rtol=0)
+    except CheckFailed as err:
+        raise CheckFailed(f"{err}. {hint}") from None
+
+
+def _raises(function, exception: type[BaseException], what: str) -> None:
+    try:
+        function()
+    except exception:
+        return
+    except NotImplementedError:
+        raise
+    except Exception as err:  # noqa: BLE001
+        raise CheckFailed(f"{what} raised {type(err).__name__} ({err}), expected a {exception.__name__}") from None
+    raise CheckFailed(f"{what} did not raise a {exception.__name__}")
+
+
+def _tensor(got, shape, dtype, what: str) -> None:
+    expect(isinstance(got, torch.Tensor), f"{what} returned a {type(got).__name__}, expected a torch.Tensor")
+    expect_equal(tuple(got.shape), tuple(shape), f"{what}.shape")
+    expect(got.dtype == dtype, f"{what} has dtype {got.dtype}, expected {dtype}")
+
+
+def _sinusoid(max_len: int, d_model: int, base: float) -> torch.Tensor:
+    table = torch.zeros(max_len, d_model, dtype=torch.float64)
+    for pos in range(max_len):
+        for i in range(d_model // 2):
+            angle = pos * math.exp(-(2 * i / d_model) * math.log(base))
+            table[pos, 2 * i] = math.sin(angle)
+            table[pos, 2 * i + 1] = math.cos(angle)
+    return table
+
+
+def _rope_rotate(x: torch.Tensor, positions: list[int], base: float) -> torch.Tensor:
+    """Rotate pair (j, j + d/2) of row t by positions[t] * base^(-2j/d), written out with 2x2 rotations."""
+    x = x.detach().to("cpu", torch.float64)
+    d = x.shape[-1]
+    half = d // 2
+    out = torch.empty_like(x)
+    for t, pos in enumerate(positions):
+        for j in range(half):
+            angle = pos * base ** (-2 * j / d)
+            c, s = math.cos(angle), math.sin(angle)
+            a, b = x[..., t, j], x[..., t, j + half]
+            out[..., t, j] = a * c - b * s
+            out[..., t, j + half] = a * s + b * c
+    return out
+
+
+def _rope_tables(head_dim: int, max_len: int, base: float):
+    half = head_dim // 2
+    angles = torch.tensor([[pos * base ** (-2 * (c % half) / head_dim) for c in range(head_dim)]
+                           for pos in range(max_len)], dtype=torch.float64)
+    return angles.cos(), angles.sin()
+
+
+# ---------------------------------------------------------------------------------------------
+
+@hidden_check("positional.sinusoidal_table")
+def hidden_sinusoidal_random_sizes(impl) -> None:
+    """Random sizes and bases, float32 and float64, match the formula."""
+    rng = random.Random(2031)
+    for _ in range(4):
+        max_len, d_model = rng.randint(1, 70), 2 * rng.randint(1, 24)
+        base = rng.choice([10.0, 100.0, 10000.0, 123456.0])
+        what = f"sinusoidal_table({max_len}, {d_model}, base={base}, dtype=torch.float64)"
+        got = impl.sinusoidal_table(max_len, d_model, base=base, dtype=torch.float64)
+        _tensor(got, (max_len, d_model), torch.float64, what)
+        _close(got, _sinusoid(max_len, d_model, base), what,
+               "Expected PE[pos, 2i] = sin(pos / base ** (2i/d_model)), PE[pos, 2i+1] = cos(same), in float64", 1e-9)
+        got32 = impl.sinusoidal_table(max_len, d_model, base)
+        _tensor(got32, (max_len, d_model), torch.float32, f"sinusoidal_table({max_len}, {d_model}, {base})")
+        _close(got32, _sinusoid(max_len, d_model, base).float(), f"sinusoidal_table({max_len}, {d_model}, {base})",
+               "float32 table differs from the formula", 1e-5)
+
+
+@hidden_check("positional.sinusoidal_table")
+def hidden_sinusoidal_edges(impl) -> None:
+    """Edge sizes, other dtypes and the device, and errors for bad sizes."""
+    one = impl.sinusoidal_table(1, 2)
+    _tensor(one, (1, 2), torch.float32, "sinusoidal_table(1, 2)")
+    _close(one, torch.tensor([[0.0, 1.0]]), "sinusoidal_table(1, 2)", "position 0 is [sin 0, cos 0] = [0, 1]", 1e-7)
+    wide = impl.sinusoidal_table(3, 512)
+    _close(wide, _sinusoid(3, 512, 10000.0).float(), "sinusoidal_table(3, 512)", "wrong values for d_model=512", 1e-5)
+    bf = impl.sinusoidal_table(5, 4, dtype=torch.bfloat16)
+    _tensor(bf, (5, 4), torch.bfloat16, "sinusoidal_table(5, 4, dtype=torch.bfloat16)")
+    device = _device()
+    on = impl.sinusoidal_table(33, 10, base=50.0, device=device)
+    expect(on.device.type == device.type, f"sinusoidal_table(..., device={device}) is on {on.device}")
+    _close(on.cpu(), _sinusoid(33, 10, 50.0).float(), f"sinusoidal_table(33, 10, base=50.0, device={device})",
+           "values differ on the device", 1e-5)
+    for args in ((4, 3), (4, 1), (0, 4), (-2, 4), (4, 0), (4, -6)):
+        _raises(lambda args=args: impl.sinusoidal_table(*args), ValueError, f"sinusoidal_table{args}")
+
+
+@hidden_check("positional.learned_positions")
+def hidden_learned_random_sizes(impl) -> None:
+    """Random sizes, seq == max_len, extra batch dims, gradients and errors."""
+    rng = random.Random(77)
+    for _ in range(3):
+        max_len, d_model = rng.randint(1, 40), rng.randint(1, 24)
+        torch.manual_seed(rng.randint(0, 10**6))
+        emb = impl.LearnedPositionalEmbedding(max_len, d_model)
+        expect(isinstance(emb.weight, nn.Parameter), "self.weight must be an nn.Parameter")
+        expect_equal(tuple(emb.weight.shape), (max_len, d_model), f"LearnedPositionalEmbedding({max_len}, {d_model}).weight.shape")
+        total = sum(p.numel() for p in emb.parameters())
+        expect_equal(total, max_len * d_model, f"the number of parameters of LearnedPositionalEmbedding({max_len}, {d_model})")
+        expect("weight" in emb.state_dict(), "state_dict() has no 'weight': register the table as an nn.Parameter")
+        for shape in ((2, max_len, d_model), (2, 3, rng.randint(1, max_len), d_model), (rng.randint(1, max_len), d_model)):
+            x = torch.randn(*shape)
+            out = emb(x)
+            seq = shape[-2]
+            _close(out, x + emb.weight.detach()[:seq], f"embedding(x) for x of shape {shape}",
+                   "expected x + weight[:seq]", 1e-6)
+        emb.zero_grad()
+        x = torch.randn(4, max_len, d_model)
+        out = emb(x)
+        expect(out.requires_grad, "embedding(x) does not require grad: compute it from self.weight itself")
+        out.pow(2).sum().backward()
+        expected_grad = (2 * (x + emb.weight.detach())).sum(0)
+        _close(emb.weight.grad, expected_grad, "weight.grad after embedding(x).pow(2).sum().backward()",
+               "gradients must flow into self.weight", 1e-4)
+        _raises(lambda: emb(torch.randn(1, max_len + 1, d_model)), ValueError, f"embedding(x) with seq={max_len + 1} > max_len")
+        _raises(lambda: emb(torch.randn(1, 1, d_model + 1)), ValueError, "embedding(x) with the wrong last dimension")
+
+
+@hidden_check("positional.learned_positions")
+def hidden_learned_device_and_dtype(impl) -> None:
+    """On the device under test, and converted to float64 with .double()."""
+    device = _device()
+    emb = impl.LearnedPositionalEmbedding(12, 6).to(device)
+    x = torch.randn(3, 12, 6, device=device)
+    out = emb(x)
+    expect(out.device.type == device.type, f"embedding(x) with x on {device} returned a tensor on {out.device}")
+    _close(out.cpu(), (x + emb.weight.detach()).cpu(), f"embedding(x) on {device}", "expected x + weight[:seq]", 1e-6)
+    emb64 = impl.LearnedPositionalEmbedding(5, 4).double()
+    out64 = emb64(torch.randn(2, 5, 4, dtype=torch.float64))
+    _tensor(out64, (2, 5, 4), torch.float64, "a .double() embedding applied to a float64 x")
+    _raises(lambda: impl.LearnedPositionalEmbedding(8, 4)(torch.randn(8)), ValueError, "embedding(x) for a 1-D x")
+
+
+@hidden_check("positional.rope_frequencies")
+def hidden_rope_frequencies_random(impl) -> None:
+    """Random head sizes, lengths and bases in float64, edge sizes, device, errors."""
+    rng = random.Random(4242)
+    for _ in range(4):
+        head_dim, max_len = 2 * rng.randint(1, 32), rng.randint(1, 80)
+        base = rng.choice([100.0, 10000.0, 500000.0, 1234.5])
+        what = f"rope_frequencies({head_dim}, {max_len}, base={base}, dtype=torch.float64)"
+        result = impl.rope_frequencies(head_dim, max_len, base=base, dtype=torch.float64)
+        expect(isinstance(result, (tuple, list)) and len(result) == 2, f"{what} must return (cos, sin)")
+        expected_cos, expected_sin = _rope_tables(head_dim, max_len, base)
+        for name, got, expected in (("cos", result[0], expected_cos), ("sin", result[1], expected_sin)):
+            _tensor(got, (max_len, head_dim), torch.float64, f"{what} ({name})")
+            _close(got, expected, f"{what} ({name})",
+                   "expected angle[pos, c] = pos * base ** (-2 (c mod head_dim/2) / head_dim), rotate-half layout", 1e-9)
+    cos, sin = impl.rope_frequencies(2, 1)
+    _close(cos, torch.ones(1, 2), "rope_frequencies(2, 1) cos", "position 0 has angle 0", 1e-7)
+    _close(sin, torch.zeros(1, 2), "rope_frequencies(2, 1) sin", "position 0 has angle 0", 1e-7)
+    device = _device()
+    cos, sin = impl.rope_frequencies(16, 9, device=device, dtype=torch.float16)
+    for name, got in (("cos", cos), ("sin", sin)):
+        _tensor(got, (9, 16), torch.float16, f"rope_frequencies(16, 9, dtype=torch.float16) ({name})")
+        expect(got.device.type == device.type, f"rope_frequencies(..., device={device}) {name} is on {got.device}")
+    for args in ((3, 4), (0, 4), (4, 0), (-4, 3)):
+        _raises(lambda args=args: impl.rope_frequencies(*args), ValueError, f"rope_frequencies{args}")
+
+
+@hidden_check("positional.apply_rope")
+def hidden_apply_rope_random(impl) -> None:
+    """Random batch/head shapes, float64 inputs keep their dtype, and values match 2x2 rotations."""
+    rng = random.Random(99)
+    torch.manual_seed(99)
+    for _ in range(3):
+        batch, heads, seq, head_dim = rng.randint(1, 3), rng.randint(1, 4), rng.randint(1, 9), 2 * rng.randint(1, 6)
+        base = rng.choice([10000.0, 500.0])
+        max_len = seq + rng.randint(0, 5)
+        cos, sin = _rope_tables(head_dim, max_len, base)
+        x = torch.randn(batch, heads, seq, head_dim, dtype=torch.float64)
+        what = f"apply_rope(x of shape {tuple(x.shape)}, float64)"
+        out = impl.apply_rope(x, cos, sin)
+        _tensor(out, x.shape, torch.float64, what)
+        _close(out, _rope_rotate(x, list(range(seq)), base), what,
+               "expected pair (j, j + head_dim/2) of row t rotated by t * base ** (-2j/head_dim)", 1e-10)
+        positions = [rng.randint(0, max_len - 1) for _ in range(seq)]
+        out = impl.apply_rope(x.float(), cos.float(), sin.float(), positions=torch.tensor(positions))
+        _tensor(out, x.shape, torch.float32, f"apply_rope(float32 x, positions={positions})")
+        _close(out, _rope_rotate(x, positions, base).float(), f"apply_rope(x, positions={positions})",
+               "row t must be rotated by the angles of position positions[t]", 1e-5)
+
+
+@hidden_check("positional.apply_rope")
+def hidden_apply_rope_properties(impl) -> None:
+    """Relative-offset identity at large shifts, norms, 2-D and non-contiguous x, device."""
+    torch.manual_seed(5)
+    head_dim, max_len = 12, 300
+    cos, sin = _rope_tables(head_dim, max_len, 10000.0)
+    q, k = torch.randn(head_dim, dtype=torch.float64), torch.randn(head_dim, dtype=torch.float64)
+    rng = random.Random(5)
+    m = [rng.randint(0, 100) for _ in range(8)]
+    n = [rng.randint(0, 100) for _ in range(8)]
+
+    def scores(ms, ns):
+        rq = impl.apply_rope(q.expand(len(ms), -1).clone(), cos, sin, positions=torch.tensor(ms))
+        rk = impl.apply_rope(k.expand(len(ns), -1).clone(), cos, sin, positions=torch.tensor(ns))
+        return (rq * rk).sum(-1).detach()
+
+    reference = scores(m, n)
+    for shift in (2, 33, 150, 199):
+        shifted = scores([a + shift for a in m], [b + shift for b in n])
+        diff = float((shifted - reference).abs().max())
+        expect(diff < 1e-8, f"<rope(q, m), rope(k, n)> changed by {diff:.3g} when m and n were both shifted by {shift}: "
+               "the score must depend on m - n only")
+    x = torch.randn(7, head_dim, dtype=torch.float64)
+    out = impl.apply_rope(x, cos, sin)
+    _close(out.norm(dim=-1), x.norm(dim=-1), "the norms of apply_rope(x) for a 2-D x", "RoPE must keep lengths", 1e-10)
+    _close(out, _rope_rotate(x, list(range(7)), 10000.0), "apply_rope(x) for x of shape (7, 12)",
+           "wrong rotation for a 2-D x", 1e-10)
+    wide = torch.randn(4, 5, head_dim, dtype=torch.float64).transpose(0, 1)  # (5, 4, 12), not contiguous
+    out = impl.apply_rope(wide, cos, sin)
+    _close(out, _rope_rotate(wide, list(range(4)), 10000.0), "apply_rope(x) for a non-contiguous x",
+           "wrong rotation for a non-contiguous x", 1e-10)
+    two = torch.randn(3, 2, dtype=torch.float64)
+    cos2, sin2 = _rope_tables(2, 3, 10000.0)
+    _close(impl.apply_rope(two, cos2, sin2), _rope_rotate(two, [0, 1, 2], 10000.0), "apply_rope with head_dim=2",
+           "wrong rotation for head_dim=2", 1e-10)
+    device = _device()
+    xd = torch.randn(2, 3, 6, head_dim, device=device)
+    out = impl.apply_rope(xd, cos.float().to(device), sin.float().to(device))
+    expect(out.device.type == device.type and out.dtype == torch.float32,
+           f"apply_rope on {device} returned {out.dtype} on {out.device}")
+    _close(out.cpu(), _rope_rotate(xd.cpu(), list(range(6)), 10000.0).float(), f"apply_rope on {device}",
+           "values differ on the device", 1e-5)

@@ -1,0 +1,12 @@
+"""nearest_neighbours ignores exclude_self: the query comes back as its own best neighbour."""
+
+import torch
+
+CAUGHT_BY = ["embeddings.nearest_neighbours"]
+
+
+def nearest_neighbours(weight, query_index, k=5, exclude_self=True):
+    weight = weight.detach()
+    scores = cosine_similarity(weight[query_index:query_index + 1], weight)[0]  # noqa: F821
+    top_scores, top_indices = torch.topk(scores, min(k, len(scores)))
+    return top_indices, top_scores

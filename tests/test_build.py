@@ -1,0 +1,83 @@
+"""One source, generated views: the views are up to date and carry no solution or hidden test."""
+
+import pytest
+
+from grading.build import BuildError, build, parse_notebook_source, stub_python
+from support import REPO, find_leaks, secret_lines
+
+
+def test_generated_files_are_up_to_date():
+    diffs = build(check_only=True)
+    assert not diffs, "run `make build` and commit:\n" + "\n".join(diffs)
+
+
+def test_there_are_secrets_to_protect():
+    # Guards the leak test below against passing because it looks for nothing.
+    assert len(secret_lines()) > 50
+
+
+def test_no_solution_or_hidden_test_reaches_student_files():
+    student_views = [REPO / "course_lib", REPO / "notebooks"]
+    student_views += sorted((REPO / "grading" / "nbgrader" / "source").glob("*/course_lib"))
+    leaks = find_leaks(student_views)
+    assert not leaks, "solution text in student files:\n" + "\n".join(leaks[:20])
+
+
+def test_leak_detector_finds_a_planted_leak(tmp_path):
+    secret = sorted(secret_lines())[0]
+    (tmp_path / "planted.py").write_text(f"x = 1\n    {secret}\n", encoding="utf-8")
+    assert find_leaks([tmp_path])
+
+
+SAMPLE = '''
+def total(
+    values,
+) -> int:
+    """Sum values."""
+    ### BEGIN SOLUTION [09 §2] Add them up one by one.
+    return sum(values)
+    ### END SOLUTION
+
+class Box:
+    def size(self):
+        ### BEGIN SOLUTION [09 §3]
+        return 3
+        ### END SOLUTION
+
+### BEGIN SOLUTION [09 §4] Write a helper.
+HELPER = 1
+### END SOLUTION
+'''
+
+
+def test_stubs_raise_with_function_section_and_hint():
+    namespace = {}
+    exec(stub_python(SAMPLE), namespace)
+    with pytest.raises(NotImplementedError, match=r"total\(\) is not written yet \(notebook 09, §2\)\. Hint: Add"):
+        namespace["total"]([1, 2])
+    with pytest.raises(NotImplementedError, match=r"Box\.size\(\)"):
+        namespace["Box"]().size()
+    assert "HELPER" not in namespace  # a module-level region becomes a comment, not a crash at import
+
+
+@pytest.mark.parametrize("broken", [
+    "def f():\n    ### BEGIN SOLUTION\n    return 1\n",
+    "def f():\n    return 1\n    ### END SOLUTION\n",
+    "def f():\n    ### BEGIN SOLUTION\n    ### BEGIN SOLUTION\n    ### END SOLUTION\n",
+])
+def test_unbalanced_markers_are_build_errors(broken):
+    with pytest.raises(BuildError):
+        stub_python(broken)
+
+
+def test_notebook_source_parsing():
+    cells = parse_notebook_source(
+        "# header comment\n# %% [markdown]\n# # Title\n#\n# text\n# %% [setup]\nimport x\n"
+        "# %% [test mod.thing points=2 hidden]\n# %%\nprint(1)\n")
+    assert [c.kind for c in cells] == ["markdown", "setup", "test", "code"]
+    assert cells[0].source == "# Title\n\ntext"
+    assert (cells[2].name, cells[2].points, cells[2].hidden) == ("mod.thing", 2.0, True)
+    with pytest.raises(BuildError):
+        parse_notebook_source("# %% [test mod.thing]\n")  # no points
+    with pytest.raises(BuildError):
+        parse_notebook_source("# %% [quiz]\n")

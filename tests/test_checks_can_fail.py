@@ -1,0 +1,65 @@
+"""The checks mean something: the reference passes public and hidden checks, the untouched stubs
+fail every check with a hint, and every deliberately wrong implementation is caught."""
+
+import pytest
+
+from course_lib.checks.framework import load_checks, run_check
+from support import exercise_modules, mutant, mutant_paths, reference, stub
+
+MODULES = exercise_modules()
+PUBLIC = [(m, n) for m in MODULES for n in dict.fromkeys(c.name for c in load_checks(m))]
+HIDDEN = [(m, n) for m in MODULES for n in dict.fromkeys(c.name for c in load_checks(m, hidden=True))]
+MUTANTS = mutant_paths()
+
+
+@pytest.mark.parametrize("module,name", PUBLIC, ids=[n for _, n in PUBLIC])
+def test_reference_passes(module, name):
+    result = run_check(name, impl=reference(module))
+    assert result.passed, str(result)
+
+
+@pytest.mark.parametrize("module,name", HIDDEN, ids=[n for _, n in HIDDEN])
+def test_reference_passes_hidden(module, name):
+    result = run_check(name, impl=reference(module), hidden=True)
+    assert result.passed, str(result)
+
+
+def test_every_public_check_has_a_hidden_twin_or_is_listed():
+    public = {n for _, n in PUBLIC}
+    hidden = {n for _, n in HIDDEN}
+    assert hidden <= public, f"hidden checks without a public check: {sorted(hidden - public)}"
+    assert hidden, "no hidden checks at all"
+
+
+@pytest.mark.parametrize("module,name", PUBLIC, ids=[n for _, n in PUBLIC])
+def test_stubs_fail_with_a_hint(module, name):
+    result = run_check(name, impl=stub(module))
+    assert not result.passed, f"{name} passes on the untouched stub: the check cannot fail"
+    assert result.kind == "not_implemented", f"stub failed confusingly: {result}"
+    assert "notebook" in result.message and "Hint:" in result.message, result.message
+
+
+def test_every_module_has_mutants():
+    for module in MODULES:
+        assert mutant_paths(module), f"no deliberately wrong implementations for {module}"
+
+
+@pytest.mark.parametrize("path", MUTANTS, ids=[f"{p.parent.name}/{p.stem}" for p in MUTANTS])
+def test_mutant_is_caught(path):
+    module = mutant(path)
+    caught_by = getattr(module, "CAUGHT_BY", None)
+    assert caught_by, f"{path.name} must list the public checks that catch it in CAUGHT_BY"
+    for name in caught_by:
+        result = run_check(name, impl=module)
+        assert not result.passed, f"{path.name} ({module.__doc__}) is not caught by {name}"
+        assert result.kind in ("failed", "error"), result
+        assert len(result.message) > 20, f"message too thin to act on: {result.message!r}"
+
+
+def test_every_exercise_has_a_mutant():
+    """Each public check catches at least one mutant, so no check is decorative."""
+    caught = set()
+    for path in MUTANTS:
+        caught.update(getattr(mutant(path), "CAUGHT_BY", []))
+    missing = sorted({n for _, n in PUBLIC} - caught)
+    assert not missing, f"public checks that no mutant exercises: {missing}"
