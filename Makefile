@@ -4,6 +4,8 @@ VENV   ?= .venv
 BIN     = $(VENV)/bin
 READY   = $(VENV)/.ready
 PYTEST_ARGS ?=
+# Jupyter refuses to start as root (containers, cloud machines) unless told it may.
+LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root)
 
 .PHONY: lab test check build build-check grade-demo bench clean-env help
 
@@ -22,7 +24,7 @@ $(READY): requirements/lock.txt pyproject.toml
 	touch $(READY)
 
 lab: $(READY)
-	$(BIN)/jupyter lab notebooks/01_tokenization.ipynb
+	$(BIN)/jupyter lab notebooks/01_tokenization.ipynb $(LAB_ARGS)
 
 test: $(READY)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -70,6 +70,7 @@ def mutant(path: Path) -> ModuleType:
 # ---------------------------------------------------------------------------------------------
 
 MIN_SECRET_LENGTH = 16  # shorter lines ("return ids", "else:") are too generic to be evidence
+TRACEBACK_PREFIX = __import__("re").compile(r"^\s*(?:-*>)?\s*\d+\s")
 
 
 def _public_lines() -> set[str]:
@@ -158,6 +159,7 @@ def find_leaks(roots: list[Path], secrets: set[str] | None = None) -> list[str]:
                 import re
 
                 text = html.unescape(re.sub(r"<[^>]+>", "", text))
-            # Substrings, not whole lines: a traceback quotes a line behind its line number.
-            leaks += [f"{path}: {s}" for s in sorted(secrets) if s in text]
+            # Whole lines, also behind the "----> 12 " prefix a traceback quotes them with.
+            lines = {TRACEBACK_PREFIX.sub("", line).strip() for line in text.splitlines()}
+            leaks += [f"{path}: {s}" for s in sorted(secrets & lines)]
     return leaks

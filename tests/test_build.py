@@ -27,6 +27,9 @@ def test_leak_detector_finds_a_planted_leak(tmp_path):
     secret = sorted(secret_lines())[0]
     (tmp_path / "planted.py").write_text(f"x = 1\n    {secret}\n", encoding="utf-8")
     assert find_leaks([tmp_path])
+    # ... also when a traceback quotes it behind a line number
+    (tmp_path / "planted.py").write_text(f"x = 1\n----> 12     {secret}\n", encoding="utf-8")
+    assert find_leaks([tmp_path])
 
 
 SAMPLE = '''

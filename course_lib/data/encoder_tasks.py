@@ -13,7 +13,7 @@ example never appears, word for word, in the training examples.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._util import rng_for, stable_fraction
 from .grammar import ADJECTIVES, NAMES, NOUNS_PL, NOUNS_SG, VERB_3SG, VERB_BASE, VERB_PAST, sentences
@@ -27,18 +27,20 @@ _MASKABLE = frozenset(NOUNS_SG | NOUNS_PL | ADJECTIVES | set(VERB_BASE) | set(VE
 _WORD_RE = re.compile(r"[A-Za-z]+")
 
 
-@dataclass(frozen=True)
-class MaskedExample:
-    """A sentence with one word replaced by MASK, and the missing word."""
+class MaskedExample(NamedTuple):
+    """A sentence with one word replaced by MASK, and the missing word: `text, answer = example`."""
 
     text: str
     answer: str
-    sentence: str = ""  # the original sentence
+
+    @property
+    def sentence(self) -> str:
+        """The original sentence, with the answer in place of the mask."""
+        return self.text.replace(MASK, self.answer)
 
 
-@dataclass(frozen=True)
-class LabelledStory:
-    """A story and whether it ends happily (label 1) or sadly (label 0)."""
+class LabelledStory(NamedTuple):
+    """A story and whether it ends happily (label 1) or sadly (label 0): `text, label, names = story`."""
 
     text: str
     label: int
@@ -76,7 +78,7 @@ def masked_word_examples(n: int, seed: int = 0, split: str = "train") -> list[Ma
                 continue
             m = rng.choice(spans)
             masked = sentence[:m.start()] + MASK + sentence[m.end():]
-            out.append(MaskedExample(masked, m.group(), sentence))
+            out.append(MaskedExample(masked, m.group()))
     return out
 
 

@@ -197,11 +197,11 @@ ADVERBS = [  # may end a verb phrase: "Mia ran home quickly."
 # Fixed phrases that behave like one adverb at the end of a verb phrase.
 ADVERB_PHRASES = [
     ("every", "morning"), ("every", "day"), ("every", "evening"), ("all", "day"),
-    ("that", "day"), ("that", "night"), ("very", "much"), ("each", "other"),
+    ("that", "day"), ("that", "night"), ("very", "much"), ("each", "other"), ("after", "that"),
 ]
 # Phrases that may open a sentence, followed by a comma: "One day, Mia ..."
 OPENERS = [
-    ("one", "day"), ("every", "morning"), ("every", "day"), ("after", "that"), ("then",),
+    ("one", "day"), ("every", "morning"), ("every", "day"), ("every", "evening"), ("after", "that"), ("then",),
     ("later",), ("at", "last"), ("in", "the", "end"), ("once", "upon", "a", "time"),
     ("that", "night"), ("the", "next", "day"), ("suddenly",), ("soon",), ("finally",),
     ("in", "the", "evening"), ("in", "the", "morning"),

@@ -80,17 +80,17 @@ class StoryWriter:
         """Refer to a character by name, or now and then by pronoun."""
         return c.subject_pronoun if self.rng.random() < 0.35 else c.name
 
-    def noun_phrase(self, noun: str, plural_ok: bool = True) -> str:
+    def noun_phrase(self, noun: str, plural_ok: bool = True, definite_ok: bool = True) -> str:
         """A noun phrase around `noun`, e.g. "a shiny stone", "the duck", "three little ducks"."""
         rng = self.rng
         adj = ""
-        if rng.random() < 0.4:
+        if noun not in ("song", "game", "story") and rng.random() < 0.4:
             adj = self.pick(["big", "small", "little", "old", "new", "shiny", "tiny", "beautiful", "lovely"]) + " "
         if noun not in FOODS and noun not in _ANIMALS and rng.random() < 0.25:
             adj += self.pick(L.COLOURS) + " "
         if plural_ok and rng.random() < 0.3:
             return f"{self.pick(['two', 'three', 'some', 'the'])} {adj}{_PLURAL.get(noun, noun)}"
-        return self.pick([a(adj + noun), f"the {adj}{noun}"])
+        return self.pick([a(adj + noun), f"the {adj}{noun}"] if definite_ok else [a(adj + noun)])
 
     def verb_object(self, tense: str, number: str = "sg") -> str:
         """A verb and its object: "fed the ducks" (past), "feeds two goats" (present)."""
@@ -129,10 +129,10 @@ class StoryWriter:
             give = pick(GIVE_VERBS)
             noun = pick(FOODS + FINDS)
             options += [
-                f"{n} {_FORMS[give][1]} {friend.name} {self.noun_phrase(noun, False)}.",
+                f"{n} {_FORMS[give][1]} {friend.name} {self.noun_phrase(noun, False, False)}.",
                 f"{friend.name} and {n} {pick(['sang a song', 'played a game', 'read a story'])} "
                 f"{pick(['together', 'in the ' + pick(L.PLACE_NOUNS), 'after that'])}.",
-                f"{friend.name} {_FORMS[give][1]} {main.object_pronoun} {self.noun_phrase(noun, False)}.",
+                f"{friend.name} {_FORMS[give][1]} {main.object_pronoun} {self.noun_phrase(noun, False, False)}.",
             ]
         return pick(options)
 
@@ -241,11 +241,11 @@ class StoryWriter:
 
         if happy:
             endings = [f"{n} was very happy.", "At last, everyone was happy.",
-                       f"{cap(self.ref(main))} felt happy and proud.", f"{n} smiled."]
+                       f"{cap(self.ref(main))} felt happy and proud."]
             if friend:
                 endings += [f"{n} said thank you to {friend.name}.", f"{n} hugged {friend.name}.",
                             "They laughed and played together all day.",
-                            f"In the end, {n} and {friend.name} went home together."]
+                            f"In the end, {n} and {friend.name} went home together.", f"{n} smiled."]
             else:
                 endings += [f"{n} smiled and hugged {pet}."]
         else:
@@ -364,6 +364,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a cache may be shared
         os.replace(tmp, path)
     except BaseException:
         try:

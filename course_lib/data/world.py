@@ -134,6 +134,25 @@ class World:
 
     # ---- looking things up -----------------------------------------------------------------
 
+    @property
+    def names(self) -> list[str]:
+        """The characters' names."""
+        return [c.name for c in self.characters]
+
+    @property
+    def places(self) -> list[str]:
+        """Every place of the world ("park", "market", ...)."""
+        return list(L.PLACE_NOUNS)
+
+    @property
+    def colours(self) -> list[str]:
+        return list(L.COLOURS)
+
+    @property
+    def objects(self) -> dict[str, str]:
+        """Who has what: {"Mia": "red kite", ...}."""
+        return {c.name: c.object_phrase for c in self.characters}
+
     def character(self, name: str) -> Character:
         """The character called `name` (KeyError if there is none)."""
         return self._by_name[name]

@@ -157,18 +157,21 @@ fig.colorbar(image, ax=ax, label="value")
 plt.show()
 
 # %% [markdown]
-# Move the slider to see the encoding of one position across the 512 dimensions. Position 0 is
-# $0, 1, 0, 1, \dots$ ($\sin 0$ and $\cos 0$). For larger positions the fast clocks on the left
-# scramble, while the slow ones on the right stay near $0, 1$.
+# Move the slider to see the encoding of one position across the 512 dimensions, drawn as its 256
+# (sin, cos) pairs: the sine of pair $i$ is dimension $2i$, its cosine dimension $2i+1$. Position 0
+# reads $\sin 0 = 0$ and $\cos 0 = 1$ everywhere. For larger positions the fast clocks on the left
+# have already turned many times, while the slow ones on the right have barely left $(0, 1)$.
 
 # %%
 def show_position(position=10):
     fig, ax = plt.subplots(figsize=(10, 2.8))
-    ax.plot(pe[position].numpy(), lw=0.8)
-    ax.set_xlabel("dimension")
+    ax.plot(pe[position, 0::2].numpy(), lw=1, label="sin (dimension 2i)")
+    ax.plot(pe[position, 1::2].numpy(), lw=1, label="cos (dimension 2i + 1)")
+    ax.set_xlabel("pair index i (fast clocks on the left, slow on the right)")
     ax.set_ylabel("PE value")
     ax.set_ylim(-1.1, 1.1)
     ax.set_title(f"encoding of position {position} across the 512 dimensions")
+    ax.legend(loc="center right")
     plt.show()
 
 

@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> None:
           f"{100 * grammar_report(sample).valid_fraction:.1f}% valid")
     train_qa, test_qa = qa_pairs("train", args.seed), qa_pairs("test", args.seed)
     print(f"  QA: {len(train_qa)} train / {len(test_qa)} test pairs, "
-          f"about {len({p.fact_id for p in train_qa})} / {len({p.fact_id for p in test_qa})} facts")
+          f"on {len({p.fact_id for p in train_qa})} / {len({p.fact_id for p in test_qa})} facts")
     print(f"Baselines (valid sentences among those sampled; {args.tokens:,} tokens each):")
     for name, report in baseline_reports(train, args.tokens, args.seed).items():
         print(f"  {name:<18} {100 * report.valid_fraction:6.2f}%  ({report.n_valid:,} of {report.n_sentences:,})")

@@ -20,7 +20,7 @@ noisy too.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from . import lexicon as L
 from ._util import cap, rng_for
@@ -150,10 +150,9 @@ def preferred_rate(prompts: list[str], answers: list[str]) -> float:
 # Sampling answers in different styles, and pairs of them
 # --------------------------------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PreferencePair:
+class PreferencePair(NamedTuple):
     """Two answers to one prompt. `chosen` is the one the raters preferred; when `noisy` is True
-    the label was flipped (the rule actually prefers `rejected`)."""
+    the label was flipped (the rule actually prefers `rejected`). A named tuple."""
 
     prompt: str
     chosen: str

@@ -9,7 +9,7 @@ pretraining, not whether it memorised the SFT answers.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from ._util import rng_for
 from .world import World
@@ -24,20 +24,23 @@ ASSISTANT_PREFIX = "Assistant:"
 END_OF_ANSWER = "\n"
 
 
-@dataclass(frozen=True)
-class QAPair:
+class QAPair(NamedTuple):
     """A question (or instruction) and its short answer.
 
     fact_id names the world fact the answer comes from ("object:Mia"); kind is the fact's kind
-    ("object", "pet", "home", "habit", "friend", "favourite", "trait"); form is "question" or
-    "instruction".
+    ("object", "pet", "home", "habit", "friend", "favourite", "trait"). A named tuple, so both
+    `pair.answer` and `question, answer, fact_id, kind = pair` work.
     """
 
     question: str
     answer: str
     fact_id: str
     kind: str
-    form: str = "question"
+
+    @property
+    def form(self) -> str:
+        """ "question" ("Where does Mia live?") or "instruction" ("Tell me where Mia lives.")."""
+        return "question" if self.question.endswith("?") else "instruction"
 
 
 def qa_pairs(split: str = "train", seed: int = 0, test_fraction: float = DEFAULT_TEST_FRACTION) -> list[QAPair]:
@@ -54,8 +57,8 @@ def qa_pairs(split: str = "train", seed: int = 0, test_fraction: float = DEFAULT
     for fact in world.facts:
         in_test = fact.fact_id in held_out
         if split == "all" or (split == "test") == in_test:
-            for question, answer, form in fact.questions:
-                pairs.append(QAPair(question, answer, fact.fact_id, fact.kind, form))
+            for question, answer, _form in fact.questions:
+                pairs.append(QAPair(question, answer, fact.fact_id, fact.kind))
     rng_for(seed, "qa-order", split).shuffle(pairs)
     return pairs
 

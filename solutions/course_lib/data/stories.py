@@ -241,11 +241,11 @@ class StoryWriter:
 
         if happy:
             endings = [f"{n} was very happy.", "At last, everyone was happy.",
-                       f"{cap(self.ref(main))} felt happy and proud.", f"{n} smiled."]
+                       f"{cap(self.ref(main))} felt happy and proud."]
             if friend:
                 endings += [f"{n} said thank you to {friend.name}.", f"{n} hugged {friend.name}.",
                             "They laughed and played together all day.",
-                            f"In the end, {n} and {friend.name} went home together."]
+                            f"In the end, {n} and {friend.name} went home together.", f"{n} smiled."]
             else:
                 endings += [f"{n} smiled and hugged {pet}."]
         else:
@@ -364,6 +364,7 @@ def _atomic_write_text(path: Path, text: str) -> None:
     try:
         with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
             fh.write(text)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a cache may be shared
         os.replace(tmp, path)
     except BaseException:
         try:

@@ -1,0 +1,9 @@
+"""decode uses errors='replace', so the bytes of a lone surrogate come back as '���', not '\\ud800'."""
+
+CAUGHT_BY = ["tokenization.decode"]
+
+
+def decode(ids, vocab, special_tokens=None):
+    names = {i: name for name, i in (special_tokens or {}).items()}
+    data = b"".join(vocab[i] if i in vocab else names[i].encode("utf-8") for i in ids)
+    return data.decode("utf-8", errors="replace")
