@@ -157,7 +157,9 @@ def grading_env(check_timeout: float | None = None, memory_mb: int | None = None
     })
     if hide is not None:
         env["COURSE_SANDBOX_HIDE"] = str(hide)
-    env.pop("PYTHONPATH", None)  # the kernel must import the course_lib of the submission
+    # The kernel imports course_lib from its working folder (the submission, sys.path[0]) and
+    # the grader's own modules from the repository, whether or not it was pip-installed.
+    env["PYTHONPATH"] = str(REPO)
     # nbgrader runs helper programs (alembic, jupyter) by name: find this environment's first.
     env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env.get("PATH", "")])
     if check_timeout is not None:
@@ -165,6 +167,34 @@ def grading_env(check_timeout: float | None = None, memory_mb: int | None = None
     if memory_mb is not None:
         env["COURSE_CHECK_MEMORY_MB"] = str(memory_mb)
     return env
+
+
+PREFLIGHT = """
+import json, sys
+from grading.sandbox import run_check_isolated, sandbox_mode
+result = run_check_isolated(sys.argv[1] + ".__preflight__")
+print(json.dumps({"kind": result.kind, "message": result.message, "sandbox": sandbox_mode()}))
+"""
+
+
+def preflight(module: str, workdir: Path, env: dict) -> None:
+    """Prove, before grading anyone, that a check worker starts, runs and reports here.
+
+    It asks the worker for a check that does not exist, in the released assignment: the only
+    acceptable answer is the worker's own "no check named ..." verdict. Anything else (grading
+    not importable, the sandbox unable to start Python) would otherwise give every student zero.
+    """
+    code, output = _run([sys.executable, "-c", PREFLIGHT, module], workdir, env, 300)
+    try:
+        report = json.loads(output.strip().splitlines()[-1])
+    except (ValueError, IndexError):
+        report = {"kind": "crashed", "message": output[-2000:]}
+    if code != 0 or "__preflight__" not in report.get("message", "") or report.get("kind") != "error":
+        raise SystemExit(
+            "The grader cannot run checks on this machine, so it stopped before grading anyone.\n"
+            f"What the check worker said: {report.get('message', '')[-2000:]}\n"
+            "Is the course installed in this Python (`make` does it)? If bubblewrap is the problem, "
+            "try COURSE_SANDBOX=none (time and memory limits still apply).")
 
 
 def release(assignment: str, out: Path) -> Path:
@@ -190,8 +220,9 @@ def grade_class(assignment: str, submissions: Path, out: Path, *, check_timeout:
     env = grading_env(check_timeout, memory_mb, hide=out)
     per_check = limits(env)["timeout"]
     student_timeout = 120 + len(info["tests"]) * int(2 * per_check + 60)
-    prepare_course(assignment, out, env, trimmed=True)
-    release_notebook = out / "release" / assignment / info["notebook"]
+    release_dir = prepare_course(assignment, out, env, trimmed=True)
+    preflight(info["modules"][0], release_dir, env)
+    release_notebook = release_dir / info["notebook"]
 
     students = sorted(p.name for p in submissions.iterdir() if p.is_dir())
     bad = [s for s in students if not STUDENT_ID.match(s)]
@@ -226,6 +257,12 @@ def grade_class(assignment: str, submissions: Path, out: Path, *, check_timeout:
                   f"({time.monotonic() - started:.1f} s)", flush=True)
 
     _run(_nbgrader("generate_feedback", assignment, "--force"), out, env, 600, out / "logs" / "_feedback.log")
+    # nbgrader copies the graded folder's other files next to the report; the report is the feedback.
+    for path in sorted((out / "feedback").glob(f"*/{assignment}/*")):
+        if path.is_dir():
+            shutil.rmtree(path)
+        elif path.suffix != ".html":
+            path.unlink()
     _run(_nbgrader("export", "--to", str(out / "grades.csv")), out, env, 600, out / "logs" / "_export.log")
     rows = _write_breakdown(assignment, info, out, students, statuses)
     if progress:

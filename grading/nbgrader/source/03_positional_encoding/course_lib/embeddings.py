@@ -388,11 +388,12 @@ def train_skipgram(
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses: list[float] = []
 
-    # Subsampling changes the number of pairs a little from epoch to epoch; estimate the total
-    # for the progress bar from the expected number of kept tokens.
-    expected_tokens = float(keep[token_ids].sum())
-    pairs_per_epoch = max(1, int(2 * window * expected_tokens))
-    total_steps = epochs * math.ceil(pairs_per_epoch / batch_size)
+    # Draw every epoch's subsampling up front, so that the progress bar knows the exact number of
+    # steps: n kept tokens give sum over d = 1..window of 2 * (n - d) pairs.
+    keep_masks = [torch.rand(len(token_ids), generator=generator) < keep[token_ids] for _ in range(epochs)]
+    kept_counts = [int(mask.sum()) for mask in keep_masks]
+    total_steps = sum(math.ceil(sum(2 * max(n - d, 0) for d in range(1, window + 1)) / batch_size)
+                      for n in kept_counts)
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -405,8 +406,8 @@ def train_skipgram(
     if device.type == "cpu":
         torch.set_num_threads(1)
     try:
-        for epoch in range(epochs):
-            kept = token_ids[torch.rand(len(token_ids), generator=generator) < keep[token_ids]]
+        for epoch, mask in enumerate(keep_masks):
+            kept = token_ids[mask]
             pairs = skipgram_pairs(kept, window)
             pairs = pairs[torch.randperm(len(pairs), generator=generator)]
             for start in range(0, len(pairs), batch_size):

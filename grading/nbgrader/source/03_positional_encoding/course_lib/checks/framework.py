@@ -17,6 +17,7 @@ Checks are registered with `public_check` (in ``course_lib/checks/<module>.py``)
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import importlib
 import importlib.util
@@ -124,24 +125,70 @@ def hidden_checks_dir() -> Path | None:
     return None
 
 
+def _hidden_module(module: str) -> ModuleType | None:
+    """The instructor's ``grading/hidden/<module>.py``, loaded once; None where it is absent."""
+    unique = f"_course_hidden_checks_{module}"
+    if unique in sys.modules:
+        return sys.modules[unique]
+    directory = hidden_checks_dir()
+    path = directory / f"{module}.py" if directory else None
+    if path is None or not path.is_file():
+        return None
+    spec = importlib.util.spec_from_file_location(unique, path)
+    loaded = importlib.util.module_from_spec(spec)
+    sys.modules[unique] = loaded
+    try:
+        spec.loader.exec_module(loaded)
+    except BaseException:
+        del sys.modules[unique]
+        raise
+    return loaded
+
+
 def load_checks(module: str, hidden: bool = False) -> list[Check]:
     """Import the checks of one course_lib module and return them, in definition order."""
     importlib.import_module(f"course_lib.checks.{module}")
-    if hidden:
-        directory = hidden_checks_dir()
-        path = directory / f"{module}.py" if directory else None
-        if path is None or not path.is_file():
-            raise FileNotFoundError(
-                f"No hidden checks for {module!r}: they exist only on the instructor's side "
-                "(grading/hidden/ in the course repository, or COURSE_HIDDEN_CHECKS)."
-            )
-        unique = f"_course_hidden_checks_{module}"
-        spec = importlib.util.spec_from_file_location(unique, path)
-        loaded = importlib.util.module_from_spec(spec)
-        sys.modules[unique] = loaded
-        spec.loader.exec_module(loaded)
+    if hidden and _hidden_module(module) is None:
+        raise FileNotFoundError(
+            f"No hidden checks for {module!r}: they exist only on the instructor's side "
+            "(grading/hidden/ in the course repository, or COURSE_HIDDEN_CHECKS)."
+        )
     return [c for (name, is_hidden), checks in _REGISTRY.items() if is_hidden == hidden
             and name.split(".", 1)[0] == module for c in checks]
+
+
+def oracles(module: str) -> dict[str, Any]:
+    """Correct implementations of a module's exercises, kept on the instructor's side.
+
+    ``grading/hidden/<module>.py`` may define ``ORACLES = {"merge_pair": ..., ...}``. Public
+    checks never contain an implementation of an exercise (students receive them); they use
+    these only to hold earlier exercises fixed (`hold_fixed`). Empty where the instructor's
+    files are absent, as in a student's release.
+    """
+    hidden = _hidden_module(module)
+    return dict(getattr(hidden, "ORACLES", {})) if hidden is not None else {}
+
+
+@contextlib.contextmanager
+def hold_fixed(module: str, impl: ModuleType, *names: str):
+    """Within the block, `impl`'s functions `names` are replaced by the instructor's oracles.
+
+    A check of `train_bpe` uses ``with hold_fixed("tokenization", impl, "merge_pair"):`` so that
+    a bug in `merge_pair` costs the learner the `merge_pair` exercise only. Where no oracle is
+    available (a student's release), the learner's own functions stay in place: a failure may then
+    come from an earlier exercise, which its own check reports.
+    """
+    known = oracles(module)
+    saved = {}
+    try:
+        for name in names:
+            if name in known and hasattr(impl, name):
+                saved[name] = getattr(impl, name)
+                setattr(impl, name, known[name])
+        yield impl
+    finally:
+        for name, original in saved.items():
+            setattr(impl, name, original)
 
 
 def checks_named(name: str, hidden: bool = False) -> list[Check]:
