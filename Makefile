@@ -17,10 +17,13 @@ help:
 	@echo "make bench        run the benchmarks (tokenizer training and encoding speed)"
 	@echo "make clean-env    delete .venv"
 
-$(READY): requirements/lock.txt pyproject.toml
+$(READY): requirements/lock.txt pyproject.toml requirements/jupyterlab-overrides.json
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/lock.txt
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps --no-build-isolation -e .
+	# JupyterLab defaults for the course: no "news" pop-up or update check on a learner's first start.
+	mkdir -p $(VENV)/share/jupyter/lab/settings
+	cp requirements/jupyterlab-overrides.json $(VENV)/share/jupyter/lab/settings/overrides.json
 	touch $(READY)
 
 lab: $(READY)

@@ -9,14 +9,16 @@ One check per exercise section, each run with ``check("tokenization.<name>")``:
     tokenization.decode            §5  ids -> text, for every str
     tokenization.tokenizer         §6  Tokenizer.save / Tokenizer.load, special tokens
 
-The expected answers come from small, slow, obviously-correct versions written below (a trainer
-that recounts every pair after each merge, an encoder that replays the merges one by one in the
-order they were learned), never from the reference solution.
+The checks compare your functions with *literal* expected values for fixed inputs (worked out
+once with the course's reference tokenizer and pasted here) and test properties every correct
+tokenizer has: nothing is lost (decode(encode(s)) == s for every str, the tokens' bytes are the
+text's bytes), merge ids are 256, 257, ... in order, vocab[new] == vocab[a] + vocab[b], bad input
+is refused with the documented error, save then load gives the same tokenizer.
 
-One bug costs once: while a check runs, the functions of *earlier* sections that the exercise
-calls are replaced by those simple versions (e.g. the `train_bpe` check gives your training loop
-a correct `merge_pair`), so a mistake in `merge_pair` fails the `merge_pair` check only. Your
-functions are put back when the check ends.
+One bug costs once: where an exercise calls functions of earlier sections (train_bpe calls
+merge_pair, say), the course's grader replaces those by correct versions while the check runs
+(`framework.hold_fixed`). In your own copy of the course your own functions are used, so a
+failure may come from an earlier exercise: the message then says which checks to pass first.
 """
 
 from __future__ import annotations
@@ -25,11 +27,21 @@ import contextlib
 import json
 import os
 import random
-import re
 import tempfile
 from types import ModuleType
 
-from .framework import CheckFailed, expect, expect_equal, expect_type, public_check
+from .framework import (
+    CheckFailed,
+    _where_in_impl,
+    expect,
+    expect_equal,
+    expect_type,
+    hold_fixed,
+    oracles,
+    public_check,
+)
+
+MODULE = "tokenization"
 
 # A word-level pre-split pattern used by some checks (the default GPT-4 pattern is used too).
 SIMPLE_PATTERN = r" ?[A-Za-z]+| ?[0-9]+| ?[^A-Za-z0-9\s]+|\s+"
@@ -48,160 +60,148 @@ TRICKY_TEXTS = [
     "lone surrogate: \ud800 and \udfff here",
 ]
 
+# ---------------------------------------------------------------------------------------------
+# Expected values
+#
+# Everything below was produced once by the course's reference tokenizer
+# (solutions/course_lib/tokenization.py) and pasted here. To regenerate a value, run outside the
+# repository (so that the reference, not your course_lib, is imported), e.g.
+#   cd /tmp && PYTHONPATH=<course repo>/solutions python -c "from course_lib.tokenization import *; \
+#       from course_lib.checks.tokenization import *; print(encode(SPECIAL_TEXT, HAND_MERGES, \
+#       special_tokens={'<|endoftext|>': EOT}, allowed_special='all'))"
+# and likewise list(train_bpe(text, vocab_size, split_pattern=...)[0]) for TRAINING, or the
+# .chunks, .counts and .where of an IncrementalPairCounts after each .merge for the §3 tables.
+# ---------------------------------------------------------------------------------------------
+
+# Hand-made merges (new ids 256, 257, ... in this order) for the encode/decode/tokenizer checks:
+# English pieces, Chinese characters (3 bytes each) and an emoji (4 bytes). HAND_TOKENS lists
+# the bytes each new id stands for.
+HAND_MERGES = {
+    (116, 104): 256, (256, 101): 257, (32, 257): 258, (105, 110): 259, (259, 103): 260,
+    (32, 116): 261, (101, 114): 262, (32, 97): 263, (97, 110): 264, (263, 110): 265,
+    (265, 100): 266, (108, 108): 267, (104, 101): 268, (268, 267): 269, (269, 111): 270,
+    (32, 119): 271, (271, 111): 272, (272, 114): 273, (108, 100): 274, (273, 274): 275,
+    (232, 175): 276, (276, 183): 277, (228, 184): 278, (278, 128): 279, (279, 278): 280,
+    (280, 139): 281, (228, 185): 282, (282, 166): 283, (240, 159): 284, (284, 153): 285,
+    (285, 130): 286, (97, 97): 287, (287, 287): 288,
+}
+HAND_TOKENS = {
+    256: b"th", 257: b"the", 258: b" the", 259: b"in", 260: b"ing", 261: b" t", 262: b"er",
+    263: b" a", 264: b"an", 265: b" an", 266: b" and", 267: b"ll", 268: b"he", 269: b"hell",
+    270: b"hello", 271: b" w", 272: b" wo", 273: b" wor", 274: b"ld", 275: b" world",
+    276: b"\xe8\xaf", 277: "请".encode(), 278: b"\xe4\xb8", 279: "一".encode(),
+    280: b"\xe4\xb8\x80\xe4\xb8", 281: "一下".encode(), 282: b"\xe4\xb9", 283: "书".encode(),
+    284: b"\xf0\x9f", 285: b"\xf0\x9f\x99", 286: "🙂".encode(), 287: b"aa", 288: b"aaaa",
+}
+BYTE_VOCAB = {i: bytes([i]) for i in range(256)}
+HAND_VOCAB = {**BYTE_VOCAB, **HAND_TOKENS}
+EOT = 256 + len(HAND_MERGES)  # 289, the id given to "<|endoftext|>"
+
+# encode(text, HAND_MERGES) with the default GPT4_SPLIT_PATTERN; split_pattern=None gives the
+# same ids for these texts (no hand-made merge crosses one of their chunk boundaries).
+HAND_ENCODED = {
+    "hello the world and the thing, hello!":
+        [270, 258, 275, 266, 258, 32, 256, 260, 44, 32, 270, 33],
+    "aaaaaaa aaaa 请介绍一下这本书🙂":
+        [288, 287, 97, 263, 287, 97, 32, 277, 228, 187, 139, 231, 187, 141, 281, 232, 191, 153,
+         230, 156, 172, 283, 286],
+    "请介绍一下《孙子兵法》这本书":
+        [277, 228, 187, 139, 231, 187, 141, 281, 227, 128, 138, 229, 173, 153, 229, 173, 144, 229,
+         133, 181, 230, 179, 149, 227, 128, 139, 232, 191, 153, 230, 156, 172, 283],
+    "emoji: 🙂👍🏽 👩‍👩‍👧 🇫🇷":
+        [101, 109, 111, 106, 105, 58, 32, 286, 284, 145, 141, 284, 143, 189, 32, 284, 145, 169,
+         226, 128, 141, 284, 145, 169, 226, 128, 141, 284, 145, 167, 32, 284, 135, 171, 284, 135,
+         183],
+    "cafe\u0301 vs caf\u00e9, n\u0303, a\u0308\u0304":
+        [99, 97, 102, 101, 204, 129, 32, 118, 115, 32, 99, 97, 102, 195, 169, 44, 32, 110, 204,
+         131, 44, 263, 204, 136, 204, 132],
+    "lone surrogate: \ud800 and \udfff here":
+        [108, 111, 110, 101, 32, 115, 117, 114, 114, 111, 103, 97, 116, 101, 58, 32, 237, 160,
+         128, 266, 32, 237, 191, 191, 32, 104, 262, 101],
+    "Hello, World! It's 2024... isn't it?\n\n  Tabs\tand  spaces ":
+        [72, 101, 267, 111, 44, 32, 87, 111, 114, 274, 33, 32, 73, 116, 39, 115, 32, 50, 48, 50,
+         52, 46, 46, 46, 32, 105, 115, 110, 39, 116, 32, 105, 116, 63, 10, 10, 32, 32, 84, 97, 98,
+         115, 9, 264, 100, 32, 32, 115, 112, 97, 99, 101, 115, 32],
+}
+
+# encode(SPECIAL_TEXT, HAND_MERGES, special_tokens={"<|endoftext|>": EOT}, allowed_special=...)
+SPECIAL_TEXT = "<|endoftext|>hello<|endoftext|><|endoftext|> the end<|endoftext|>"
+_EOT_AS_TEXT = [60, 124, 101, 110, 100, 111, 102, 116, 101, 120, 116, 124, 62]  # its 13 bytes
+SPECIAL_ENCODED = {
+    "all": [EOT, 270, EOT, EOT, 258, 32, 101, 110, 100, EOT],
+    "none": [*_EOT_AS_TEXT, 270, *_EOT_AS_TEXT, *_EOT_AS_TEXT, 258, 32, 101, 110, 100, *_EOT_AS_TEXT],
+}
+
+# Tokenizer(HAND_MERGES) with "<|endoftext|>": EOT and "<|终|>": EOT + 1 registered:
+# tok.encode(TOKENIZER_TEXT, allowed_special="all")
+TOKENIZER_TEXT = "<|endoftext|>hello the world<|终|>请介绍一下这本书🙂<|endoftext|>"
+TOKENIZER_ENCODED = [EOT, 270, 258, 275, EOT + 1, 277, 228, 187, 139, 231, 187, 141, 281, 232, 191,
+                     153, 230, 156, 172, 283, 286, EOT]
+
+# train_bpe(text, vocab_size, split_pattern=...): the pairs merged, in order (new ids 256, 257,
+# ...). "G" stands for GPT4_SPLIT_PATTERN, "S" for SIMPLE_PATTERN, None for no pre-split.
+TRAINING = [
+    ("aaabdaaabac", 259, None, [(97, 97), (97, 98), (256, 257)], ""),
+    ("ba ab", 257, "G", [(32, 97)],
+     " Here all three pairs have count 1, so the smallest, (32, 97), wins."),
+    ("the cat and the hat and the bat sat on the mat " * 3 + "the end.", 290, "G",
+     [(97, 116), (104, 101), (116, 257), (32, 258), (110, 100), (32, 97), (261, 260), (32, 98),
+      (32, 99), (32, 104), (32, 109), (32, 111), (32, 115), (263, 256), (264, 256), (265, 256),
+      (266, 256), (267, 110), (268, 256), (32, 101), (275, 260)], ""),
+    ("aaaa aaaaa aaaaaa " * 2, 270, "S", [(97, 97), (256, 256), (32, 257), (258, 97), (258, 256)],
+     " (Runs like 'aaaa' contain overlapping pairs.)"),
+    ("请介绍一下《孙子兵法》这本书。🙂🙂 hello hello", 275, "G",
+     [(227, 128), (32, 104), (101, 108), (108, 111), (130, 240), (159, 153), (228, 184),
+      (229, 173), (257, 258), (260, 261), (264, 259), (128, 262), (133, 181), (138, 263),
+      (139, 231), (139, 232), (141, 262), (144, 229), (153, 230)], ""),
+    ("ab", 300, "G", [(97, 98)], " Stop early when no pair is left (most_frequent() returns None)."),
+    ("", 260, "G", [], ""),
+    ("hello world", 256, "G", [], " (vocab_size 256 means no merge at all.)"),
+]
+
 
 # ---------------------------------------------------------------------------------------------
-# Simple, slow, obviously-correct versions (the oracles)
+# Helpers (none of them implements an exercise)
 # ---------------------------------------------------------------------------------------------
 
 def _utf8(text: str) -> bytes:
-    """UTF-8 bytes; lone surrogates become their 3-byte form (as the module's text_to_bytes)."""
+    """The bytes a tokenizer must keep: UTF-8, lone surrogates in their 3-byte form."""
     return text.encode("utf-8", errors="surrogatepass")
 
 
-def _pair_counts(ids, counts=None) -> dict:
-    counts = {} if counts is None else counts
-    for i in range(len(ids) - 1):
-        pair = (ids[i], ids[i + 1])
-        counts[pair] = counts.get(pair, 0) + 1
-    return counts
+# The check that covers each function (where the names differ).
+_CHECK_OF = {"encode_chunk": "encode", "IncrementalPairCounts": "train_bpe"}
 
 
-def _merge(ids, pair, new_id) -> list:
-    out, i = [], 0
-    while i < len(ids):
-        if tuple(ids[i:i + 2]) == tuple(pair):
-            out.append(new_id)
-            i += 2
-        else:
-            out.append(ids[i])
-            i += 1
-    return out
-
-
-def _chunks(text: str, pattern: str | None) -> list[str]:
-    if pattern is None:
-        return [text] if text else []
-    return re.findall(pattern, text)
-
-
-def _naive_train(text: str, vocab_size: int, pattern: str | None) -> dict:
-    """Merges learned by recounting every pair of every chunk after each merge."""
-    chunks = [list(_utf8(c)) for c in _chunks(text, pattern)]
-    merges = {}
-    for new_id in range(256, vocab_size):
-        counts: dict = {}
-        for chunk in chunks:
-            _pair_counts(chunk, counts)
-        if not counts:
-            break
-        pair = min(counts, key=lambda p: (-counts[p], p))  # highest count, then smallest pair
-        chunks = [_merge(chunk, pair, new_id) for chunk in chunks]
-        merges[pair] = new_id
-    return merges
-
-
-def _by_rank(merges: dict) -> list:
-    return sorted(merges.items(), key=lambda item: item[1])
-
-
-def _naive_encode_chunk(data: bytes, merges: dict) -> list:
-    """Replay every merge, in the order learned (smallest new id first)."""
-    ids = list(data)
-    for pair, new_id in _by_rank(merges):
-        ids = _merge(ids, pair, new_id)
-    return ids
-
-
-def _naive_encode(text: str, merges: dict, pattern: str | None, special_tokens=None,
-                  allowed_special: str = "none_raise") -> list:
-    special_tokens = special_tokens or {}
-    if allowed_special not in ("none_raise", "all", "none"):
-        raise ValueError(f"unknown allowed_special {allowed_special!r}")
-    if allowed_special == "none_raise" and any(name in text for name in special_tokens):
-        raise ValueError("the text contains a special token")
-    ids: list = []
-    ordinary = ""
-    i = 0
-    names = sorted(special_tokens, key=len, reverse=True) if allowed_special == "all" else []
-    while i < len(text):
-        name = next((n for n in names if text.startswith(n, i)), None)
-        if name is None:
-            ordinary += text[i]
-            i += 1
-            continue
-        for chunk in _chunks(ordinary, pattern):
-            ids += _naive_encode_chunk(_utf8(chunk), merges)
-        ordinary = ""
-        ids.append(special_tokens[name])
-        i += len(name)
-    for chunk in _chunks(ordinary, pattern):
-        ids += _naive_encode_chunk(_utf8(chunk), merges)
-    return ids
-
-
-def _vocab(merges: dict) -> dict:
-    vocab = {i: bytes([i]) for i in range(256)}
-    for (left, right), new_id in _by_rank(merges):
-        vocab[new_id] = vocab[left] + vocab[right]
-    return vocab
-
-
-def _to_text(data: bytes) -> str:
-    """Decode like the module's bytes_to_text: undo surrogatepass, replace anything else."""
-    out, i = [], 0
-    while i < len(data):
-        try:
-            out.append(data[i:].decode("utf-8", errors="surrogatepass"))
-            break
-        except UnicodeDecodeError as err:
-            out.append(data[i:i + err.start].decode("utf-8", errors="surrogatepass"))
-            out.append("\ufffd")
-            i += err.end
-    return "".join(out)
-
-
-def _naive_decode(ids, vocab: dict, special_tokens=None) -> str:
-    names = {v: k for k, v in (special_tokens or {}).items()}
-    return _to_text(b"".join(vocab[i] if i in vocab else _utf8(names[i]) for i in ids))
-
-
-def _make_merges(words: list[str], merges: dict | None = None) -> dict:
-    """Hand-made merges (no training): for each word, merge its tokens left to right until the
-    word is a single token. The new ids are 256, 257, ... in the order created."""
-    merges = dict(merges or {})
-    for word in words:
-        ids = _naive_encode_chunk(_utf8(word), merges)
-        while len(ids) > 1:
-            pair = (ids[0], ids[1])
-            if pair not in merges:
-                merges[pair] = 256 + len(merges)
-            ids = _merge(ids, pair, merges[pair])
-    return merges
-
-
-# Hand-made merges used by the encode/decode/tokenizer checks: English pieces, Chinese
-# characters (3 bytes each) and an emoji (4 bytes).
-HAND_WORDS = ["th", "the", " the", "in", "ing", " t", "er", " a", "an", " and", "ll", "he",
-              "hell", "hello", " wor", "ld", " world", "请", "一下", "书", "🙂", "aa", "aaaa"]
+def _listed(names: list[str]) -> str:
+    return names[0] if len(names) == 1 else ", ".join(names[:-1]) + " and " + names[-1]
 
 
 @contextlib.contextmanager
-def _held_fixed(impl: ModuleType, **replacements):
-    """Temporarily replace functions of earlier sections in the module under test by the simple
-    versions above, so that a bug there is charged to its own check only."""
-    missing = object()
-    saved = {name: getattr(impl, name, missing) for name in replacements}
-    try:
-        for name, function in replacements.items():
-            setattr(impl, name, function)
-        yield
-    finally:
-        for name, value in saved.items():
-            if value is missing:
-                with contextlib.suppress(AttributeError):
-                    delattr(impl, name)
-            else:
-                setattr(impl, name, value)
+def _earlier_held_fixed(impl: ModuleType, exercise: str, *names: str):
+    """`hold_fixed` the functions `names` of earlier sections while `exercise` is checked.
+
+    Where no correct version is available (your own copy of the course), your functions stay in
+    place, and a failure says which earlier checks to pass first.
+    """
+    yours = [name for name in names if name not in oracles(MODULE)]
+    hint = ""
+    if yours:
+        checks = list(dict.fromkeys(f"{MODULE}.{_CHECK_OF.get(name, name)}" for name in yours))
+        hint = (f" ({exercise} uses your {_listed(yours)}: make sure {_listed(checks)} "
+                f"pass{'es' if len(checks) == 1 else ''} first)")
+    with hold_fixed(MODULE, impl, *names):
+        try:
+            yield impl
+        except (CheckFailed, NotImplementedError, RecursionError) as err:
+            if not hint or not isinstance(err, CheckFailed):
+                raise
+            raise CheckFailed(f"{err}{hint}") from None
+        except Exception as err:  # noqa: BLE001 - an error in learner code becomes a message
+            if not hint:
+                raise
+            raise CheckFailed(f"your code raised {type(err).__name__}: {err}"
+                              f"{_where_in_impl(err, impl)}{hint}") from None
 
 
 def _call(text: str, limit: int = 70) -> str:
@@ -220,9 +220,37 @@ def _expect_raises(error: type, function, what: str, why: str) -> None:
     raise CheckFailed(f"{what} did not raise {error.__name__} ({why})")
 
 
+def _expect_tokens_cover(ids, vocab: dict, data: bytes, what: str) -> None:
+    """Every id is in `vocab`, and the tokens' bytes, one after another, are exactly `data`."""
+    offset = 0
+    for position, token_id in enumerate(ids):
+        expect(isinstance(token_id, int) and token_id in vocab,
+               f"{what} returned id {token_id!r} at position {position}, which is not in the "
+               "vocabulary (the 256 bytes and the merges' new ids)")
+        piece = vocab[token_id]
+        expect(data.startswith(piece, offset),
+               f"{what}: token {position} (id {token_id}, bytes {piece!r}) does not match the "
+               f"text's bytes at offset {offset} ({data[offset:offset + len(piece)]!r}): every "
+               "byte must be kept, in order")
+        offset += len(piece)
+    expect(offset == len(data), f"{what}: the tokens cover {offset} of the text's {len(data)} bytes "
+           "(every byte must be kept)")
+
+
 # ---------------------------------------------------------------------------------------------
 # §1 get_pair_counts
 # ---------------------------------------------------------------------------------------------
+
+# ids -> get_pair_counts(ids), from the reference.
+PAIR_COUNTS = [
+    (list(b"hello"), {(104, 101): 1, (101, 108): 1, (108, 108): 1, (108, 111): 1}),
+    (list(b"abracadabra"), {(97, 98): 2, (98, 114): 2, (114, 97): 2, (97, 99): 1, (99, 97): 1,
+                            (97, 100): 1, (100, 97): 1}),
+    ([3, 3, 3, 3, 3], {(3, 3): 4}),
+    ([0, 1, 0, 1, 0, 1], {(0, 1): 3, (1, 0): 2}),
+    ([256, 97, 97, 256, 97], {(256, 97): 2, (97, 97): 1, (97, 256): 1}),
+]
+
 
 @public_check("tokenization.get_pair_counts")
 def check_get_pair_counts(impl: ModuleType) -> None:
@@ -238,9 +266,10 @@ def check_get_pair_counts(impl: ModuleType) -> None:
                  "get_pair_counts([1, 1, 1]) (pairs overlap: positions 0-1 and 1-2)")
     expect_equal(dict(impl.get_pair_counts([])), {}, "get_pair_counts([])")
     expect_equal(dict(impl.get_pair_counts([42])), {}, "get_pair_counts([42])")
-    ids = list(b"hello")
-    expect_equal(dict(impl.get_pair_counts(ids)), _pair_counts(ids), "get_pair_counts(list(b'hello'))")
-    expect(ids == list(b"hello"), f"get_pair_counts changed the list it was given: it is now {ids}")
+    for ids, expected in PAIR_COUNTS:
+        copy = list(ids)
+        expect_equal(dict(impl.get_pair_counts(copy)), expected, f"get_pair_counts({ids})")
+        expect(copy == ids, f"get_pair_counts changed the list it was given: it is now {copy}")
 
     # The optional `counts` argument: add into it, in place, and return it.
     counts = {(1, 2): 5}
@@ -250,10 +279,18 @@ def check_get_pair_counts(impl: ModuleType) -> None:
     expect_equal(counts, {(1, 2): 6, (2, 9): 1},
                  "get_pair_counts([1, 2, 9], counts={(1, 2): 5}) left counts as")
 
+    # Properties on random lists: n ids hold n - 1 pairs, each made of ids of the list.
     rng = random.Random(1)
     for _ in range(20):
         ids = [rng.randrange(4) for _ in range(rng.randrange(0, 30))]
-        expect_equal(dict(impl.get_pair_counts(ids)), _pair_counts(ids), f"get_pair_counts({ids})")
+        got = dict(impl.get_pair_counts(ids))
+        expect(sum(got.values()) == max(len(ids) - 1, 0),
+               f"get_pair_counts({ids}) returned {got}: the counts add up to {sum(got.values())}, "
+               f"expected {max(len(ids) - 1, 0)} (a list of n ids has n - 1 neighbouring pairs)")
+        expect(all(isinstance(p, tuple) and len(p) == 2 and set(p) <= set(ids) and n > 0
+                   for p, n in got.items()),
+               f"get_pair_counts({ids}) returned {got}: keys must be (left, right) tuples of ids "
+               "of the list, with positive counts")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -278,76 +315,82 @@ def check_merge_pair(impl: ModuleType) -> None:
                  "merge_pair([7, 7, 7], (7, 7), 99) (after a merge, skip both ids: occurrences "
                  "do not overlap)")
     expect_equal(impl.merge_pair([7, 7, 7, 7], (7, 7), 99), [99, 99], "merge_pair([7, 7, 7, 7], (7, 7), 99)")
+    expect_equal(impl.merge_pair([7, 7, 7, 7, 7], (7, 7), 99), [99, 99, 7],
+                 "merge_pair([7, 7, 7, 7, 7], (7, 7), 99)")
     expect_equal(impl.merge_pair([2, 1], (1, 2), 256), [2, 1], "merge_pair([2, 1], (1, 2), 256) (order matters)")
     expect_equal(impl.merge_pair([], (1, 2), 256), [], "merge_pair([], (1, 2), 256)")
     expect_equal(impl.merge_pair([1], (1, 2), 256), [1], "merge_pair([1], (1, 2), 256)")
+    expect_equal(impl.merge_pair([1, 2, 1, 2, 1], (2, 1), 9), [1, 9, 9],
+                 "merge_pair([1, 2, 1, 2, 1], (2, 1), 9)")
+    expect_equal(impl.merge_pair([256, 97, 97, 256], (97, 97), 256), [256, 256, 256],
+                 "merge_pair([256, 97, 97, 256], (97, 97), 256)")
 
+    # Properties on random lists: putting the pair back where new_id stands gives the input, and
+    # no occurrence of the pair is left between two ids that were not merged.
     rng = random.Random(2)
     for _ in range(30):
         ids = [rng.randrange(3) for _ in range(rng.randrange(0, 25))]
         pair = (rng.randrange(3), rng.randrange(3))
-        expect_equal(impl.merge_pair(list(ids), pair, 300), _merge(ids, pair, 300),
-                     f"merge_pair({ids}, {pair}, 300)")
+        call = f"merge_pair({ids}, {pair}, 300)"
+        got = impl.merge_pair(list(ids), pair, 300)
+        expect_type(got, list, call)
+        restored = [i for token in got for i in (pair if token == 300 else (token,))]
+        expect(restored == ids, f"{call} returned {got}: replacing each 300 by {pair} again gives "
+               f"{restored}, not the input (only occurrences of the pair may change)")
+        expect(pair not in zip(got, got[1:]),
+               f"{call} returned {got}, which still contains the pair {pair}: every occurrence "
+               "must be replaced (walk left to right, skipping both ids after a merge)")
 
 
 # ---------------------------------------------------------------------------------------------
 # §3 IncrementalPairCounts and train_bpe
 # ---------------------------------------------------------------------------------------------
 
-def _weighted_counts(chunks, freqs) -> dict:
-    counts: dict = {}
-    for chunk, freq in zip(chunks, freqs):
-        for pair, n in _pair_counts(chunk).items():
-            counts[pair] = counts.get(pair, 0) + n * freq
-    return counts
-
-
-def _check_stats(stats, chunks, freqs, what: str) -> None:
+def _check_stats(stats, chunks, counts, where, what: str) -> None:
+    """Compare an IncrementalPairCounts with literal chunks, counts and where."""
     expect_equal([list(c) for c in stats.chunks], chunks, f"{what}: stats.chunks")
-    expected = _weighted_counts(chunks, freqs)
     got = dict(stats.counts)
-    if got != expected:
+    if got != counts:
         zero = sorted(p for p, c in got.items() if c == 0)
         extra = f" (pairs whose count drops to 0 must be deleted: {zero})" if zero else ""
-        raise CheckFailed(f"{what}: stats.counts is {got}, expected {expected} "
+        raise CheckFailed(f"{what}: stats.counts is {got}, expected {counts} "
                           f"(each pair counted freqs[k] times per occurrence in chunk k){extra}")
-    for pair in expected:
-        holders = {k for k, chunk in enumerate(chunks) if pair in _pair_counts(chunk)}
+    for pair, holders in where.items():
         got_where = set(stats.where.get(pair, ()))
         expect(got_where == holders, f"{what}: stats.where[{pair}] is {got_where}, expected the "
                f"indices of the chunks containing {pair}: {holders}")
 
 
 def _check_incremental(impl: ModuleType) -> None:
-    chunks, freqs = [[1, 2, 3], [1, 2], [3, 3, 3, 3]], [3, 1, 2]
-    stats = impl.IncrementalPairCounts([list(c) for c in chunks], list(freqs))
+    # Each step: (chunks, counts, where, most_frequent()) after the merge named in `what`,
+    # from the reference.
+    stats = impl.IncrementalPairCounts([[1, 2, 3], [1, 2], [3, 3, 3, 3]], [3, 1, 2])
     what = "IncrementalPairCounts([[1, 2, 3], [1, 2], [3, 3, 3, 3]], freqs=[3, 1, 2])"
-    _check_stats(stats, chunks, freqs, what)
-    # counts: (1, 2): 4, (2, 3): 3, (3, 3): 6
+    _check_stats(stats, [[1, 2, 3], [1, 2], [3, 3, 3, 3]], {(1, 2): 4, (2, 3): 3, (3, 3): 6},
+                 {(1, 2): {0, 1}, (2, 3): {0}, (3, 3): {2}}, what)
     expect_equal(stats.most_frequent(), (3, 3), f"{what}.most_frequent()")
     stats.merge((3, 3), 256)
-    chunks = [[1, 2, 3], [1, 2], [256, 256]]
-    _check_stats(stats, chunks, freqs, f"{what}, then .merge((3, 3), 256)")
-    # counts: (1, 2): 4, (2, 3): 3, (256, 256): 2
+    _check_stats(stats, [[1, 2, 3], [1, 2], [256, 256]], {(1, 2): 4, (2, 3): 3, (256, 256): 2},
+                 {(1, 2): {0, 1}, (2, 3): {0}, (256, 256): {2}}, f"{what}, then .merge((3, 3), 256)")
     expect_equal(stats.most_frequent(), (1, 2), f"{what}, after merging (3, 3): .most_frequent()")
     stats.merge((1, 2), 257)
-    chunks = [[257, 3], [257], [256, 256]]
-    _check_stats(stats, chunks, freqs, f"{what}, then merging (3, 3) and (1, 2)")
+    _check_stats(stats, [[257, 3], [257], [256, 256]], {(257, 3): 3, (256, 256): 2},
+                 {(257, 3): {0}, (256, 256): {2}}, f"{what}, then merging (3, 3) and (1, 2)")
     expect_equal(stats.most_frequent(), (257, 3), f"{what}, then merging (3, 3) and (1, 2): "
-                 ".most_frequent() (counts tie at 3 and 2)")
+                 ".most_frequent() (counts are 3 and 2)")
     stats.merge((257, 3), 258)
     stats.merge((256, 256), 259)
-    _check_stats(stats, [[258], [257], [259]], freqs, f"{what}, after every possible merge")
+    _check_stats(stats, [[258], [257], [259]], {}, {}, f"{what}, after every possible merge")
     expect_equal(stats.most_frequent(), None, f"{what}, after every possible merge: .most_frequent() "
                  "(no pair is left)")
 
     # A count that drops but stays above 0: the heap's old entry for it is stale.
-    chunks, freqs = [[1, 2, 3], [1, 2], [2, 3], [5, 6]], [3, 2, 1, 2]
-    stats = impl.IncrementalPairCounts([list(c) for c in chunks], list(freqs))
+    stats = impl.IncrementalPairCounts([[1, 2, 3], [1, 2], [2, 3], [5, 6]], [3, 2, 1, 2])
     what = "IncrementalPairCounts([[1, 2, 3], [1, 2], [2, 3], [5, 6]], freqs=[3, 2, 1, 2])"
     expect_equal(stats.most_frequent(), (1, 2), f"{what}.most_frequent()")
     stats.merge((1, 2), 256)
-    _check_stats(stats, [[256, 3], [256], [2, 3], [5, 6]], freqs, f"{what}, then .merge((1, 2), 256)")
+    _check_stats(stats, [[256, 3], [256], [2, 3], [5, 6]], {(256, 3): 3, (5, 6): 2, (2, 3): 1},
+                 {(256, 3): {0}, (5, 6): {3}, (2, 3): {2}}, f"{what}, then .merge((1, 2), 256)")
     expect_equal(stats.most_frequent(), (256, 3), f"{what}, then .merge((1, 2), 256): .most_frequent() "
                  "(counts are now (256, 3): 3, (5, 6): 2, (2, 3): 1; the heap still holds the old entry "
                  "(-4, (2, 3)), which is stale because counts[(2, 3)] is no longer 4)")
@@ -357,39 +400,56 @@ def _check_incremental(impl: ModuleType) -> None:
     expect_equal(stats.most_frequent(), (5, 6), "IncrementalPairCounts([[9, 8], [5, 7], [5, 6]], "
                  "[2, 2, 2]).most_frequent() (all counts tie at 2: take the smallest pair)")
 
-    # Merges that change the counts of overlapping pairs ("aaaaa"), several times.
-    chunks = [list(b"aaaaa"), list(b"abab"), list(b"baaab")]
-    freqs = [1, 2, 3]
-    stats = impl.IncrementalPairCounts([list(c) for c in chunks], list(freqs))
-    for new_id, pair in enumerate([(97, 97), (98, 97), (256, 97), (97, 98)], start=256):
+    # Merges that change the counts of overlapping pairs ("aaaaa"), several times; the last
+    # pair, (97, 98), is no longer present when it is merged.
+    a, b = 97, 98
+    stats = impl.IncrementalPairCounts([[a] * 5, [a, b, a, b], [b, a, a, a, b]], [1, 2, 3])
+    what = "IncrementalPairCounts on b'aaaaa', b'abab', b'baaab' with freqs [1, 2, 3]"
+    _check_stats(stats, [[a] * 5, [a, b, a, b], [b, a, a, a, b]], {(a, a): 10, (a, b): 7, (b, a): 5},
+                 {(a, a): {0, 2}, (a, b): {1, 2}, (b, a): {1, 2}}, what)
+    steps = [
+        ((a, a), 256, [[256, 256, a], [a, b, a, b], [b, 256, a, b]],
+         {(a, b): 7, (b, a): 2, (b, 256): 3, (256, a): 4, (256, 256): 1},
+         {(a, b): {1, 2}, (b, a): {1}, (b, 256): {2}, (256, a): {0, 2}, (256, 256): {0}}),
+        ((b, a), 257, [[256, 256, a], [a, 257, b], [b, 256, a, b]],
+         {(a, b): 3, (a, 257): 2, (b, 256): 3, (256, a): 4, (256, 256): 1, (257, b): 2},
+         {(a, b): {2}, (a, 257): {1}, (b, 256): {2}, (256, a): {0, 2}, (256, 256): {0}, (257, b): {1}}),
+        ((256, a), 258, [[256, 258], [a, 257, b], [b, 258, b]],
+         {(a, 257): 2, (b, 258): 3, (256, 258): 1, (257, b): 2, (258, b): 3},
+         {(a, 257): {1}, (b, 258): {2}, (256, 258): {0}, (257, b): {1}, (258, b): {2}}),
+        ((a, b), 259, [[256, 258], [a, 257, b], [b, 258, b]],
+         {(a, 257): 2, (b, 258): 3, (256, 258): 1, (257, b): 2, (258, b): 3},
+         {(a, 257): {1}, (b, 258): {2}, (256, 258): {0}, (257, b): {1}, (258, b): {2}}),
+    ]
+    for pair, new_id, chunks, counts, where in steps:
         stats.merge(pair, new_id)
-        chunks = [_merge(c, pair, new_id) for c in chunks]
-        _check_stats(stats, chunks, freqs, f"IncrementalPairCounts on b'aaaaa', b'abab', b'baaab' "
-                     f"after merging {pair} -> {new_id}")
+        _check_stats(stats, chunks, counts, where, f"{what}, after merging {pair} -> {new_id}")
 
 
-def _check_training(impl: ModuleType, text: str, vocab_size: int, pattern: str | None, note: str = "") -> None:
-    call = f"train_bpe({_call(repr(text), 50)}, {vocab_size}, split_pattern={'None' if pattern is None else '...'})"
-    result = impl.train_bpe(text, vocab_size, split_pattern=pattern)
+def _check_training(impl: ModuleType, text: str, vocab_size: int, pattern: str | None,
+                    expected_pairs: list, note: str) -> None:
+    split_pattern = {"G": impl.GPT4_SPLIT_PATTERN, "S": SIMPLE_PATTERN, None: None}[pattern]
+    shown = {"G": "GPT4_SPLIT_PATTERN", "S": "SIMPLE_PATTERN", None: "None"}[pattern]
+    call = f"train_bpe({_call(repr(text), 50)}, {vocab_size}, split_pattern={shown})"
+    result = impl.train_bpe(text, vocab_size, split_pattern=split_pattern)
     expect(isinstance(result, tuple) and len(result) == 2,
            f"{call} must return a tuple (merges, vocab), got {type(result).__name__}")
     merges, vocab = result
     expect_type(merges, dict, f"{call}: merges")
     expect_type(vocab, dict, f"{call}: vocab")
-    expected = _naive_train(text, vocab_size, pattern)
-    got_list = sorted(merges.items(), key=lambda item: item[1])
-    expected_list = list(expected.items())
-    for step, (want, got) in enumerate(zip(expected_list, got_list)):
+    expected = [(pair, 256 + i) for i, pair in enumerate(expected_pairs)]
+    got_list = list(merges.items())  # in the order learned
+    for step, (want, got) in enumerate(zip(expected, got_list)):
         if want != got:
             raise CheckFailed(
                 f"{call}: merge number {step + 1} is {got[0]} -> {got[1]}, expected {want[0]} -> "
                 f"{want[1]}. Each step merges the most frequent pair (counts of the *current* "
                 f"tokens of all chunks); ties go to the smallest pair: "
                 f"min(counts, key=lambda p: (-counts[p], p)).{note}")
-    expect(len(got_list) == len(expected_list),
-           f"{call} learned {len(got_list)} merges, expected {len(expected_list)} "
+    expect(len(got_list) == len(expected),
+           f"{call} learned {len(got_list)} merges, expected {len(expected)} "
            f"(vocab_size - 256, or fewer when every chunk has become a single token){note}")
-    expect_equal([new_id for _, new_id in merges.items()], list(range(256, 256 + len(merges))),
+    expect_equal(list(merges.values()), list(range(256, 256 + len(merges))),
                  f"{call}: the new ids in merges, in insertion order,")
     for i in range(256):
         expect(vocab.get(i) == bytes([i]), f"{call}: vocab[{i}] is {vocab.get(i)!r}, expected {bytes([i])!r}")
@@ -403,21 +463,15 @@ def _check_training(impl: ModuleType, text: str, vocab_size: int, pattern: str |
 
 @public_check("tokenization.train_bpe")
 def check_train_bpe(impl: ModuleType) -> None:
-    """IncrementalPairCounts keeps counts right after each merge; train_bpe learns the same merges as a naive trainer."""
-    with _held_fixed(impl, get_pair_counts=_pair_counts, merge_pair=_merge):
+    """IncrementalPairCounts keeps counts right after each merge; train_bpe learns the expected merges."""
+    with _earlier_held_fixed(impl, "train_bpe", "get_pair_counts", "merge_pair"):
         _check_incremental(impl)
-        _check_training(impl, "aaabdaaabac", 259, None)
-        _check_training(impl, "ba ab", 257, impl.GPT4_SPLIT_PATTERN,
-                        " Here all three pairs have count 1, so the smallest, (32, 97), wins.")
-        _check_training(impl, "the cat and the hat and the bat sat on the mat " * 3 + "the end.", 290,
-                        impl.GPT4_SPLIT_PATTERN)
-        _check_training(impl, "aaaa aaaaa aaaaaa " * 2, 270, SIMPLE_PATTERN,
-                        " (Runs like 'aaaa' contain overlapping pairs.)")
-        _check_training(impl, "请介绍一下《孙子兵法》这本书。🙂🙂 hello hello", 275, impl.GPT4_SPLIT_PATTERN)
-        _check_training(impl, "ab", 300, impl.GPT4_SPLIT_PATTERN,
-                        " Stop early when no pair is left (most_frequent() returns None).")
-        _check_training(impl, "", 260, impl.GPT4_SPLIT_PATTERN)
-        _check_training(impl, "hello world", 256, impl.GPT4_SPLIT_PATTERN)
+        for text, vocab_size, pattern, expected_pairs, note in TRAINING:
+            _check_training(impl, text, vocab_size, pattern, expected_pairs, note)
+        _expect_raises(ValueError, lambda: impl.train_bpe("hello", 255), "train_bpe('hello', 255)",
+                       "a vocabulary needs at least the 256 byte ids")
+        _expect_raises(TypeError, lambda: impl.train_bpe(b"hello", 300), "train_bpe(b'hello', 300)",
+                       "the text must be a str")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -427,12 +481,11 @@ def check_train_bpe(impl: ModuleType) -> None:
 @public_check("tokenization.encode")
 def check_encode(impl: ModuleType) -> None:
     """encode replays the merges by rank inside each pre-split chunk, handles special tokens, and keeps every byte."""
-    merges = _make_merges(HAND_WORDS)
-    with _held_fixed(impl, merge_pair=_merge):
+    with _earlier_held_fixed(impl, "encode", "get_pair_counts", "merge_pair"):
         # encode_chunk: the docstring example, then rank order vs count or dict order.
         expect_equal(impl.encode_chunk(b"aaab", {(97, 97): 256, (256, 97): 257}), [257, 98],
                      "encode_chunk(b'aaab', {(97, 97): 256, (256, 97): 257})")
-        expect_equal(impl.encode_chunk(b"", merges), [], "encode_chunk(b'', merges)")
+        expect_equal(impl.encode_chunk(b"", HAND_MERGES), [], "encode_chunk(b'', merges)")
         ranked = {(97, 98): 256, (98, 99): 257}
         expect_equal(impl.encode_chunk(b"abcbcbc", ranked), [256, 99, 257, 257],
                      "encode_chunk(b'abcbcbc', {(97, 98): 256, (98, 99): 257}) (apply the merge "
@@ -441,15 +494,17 @@ def check_encode(impl: ModuleType) -> None:
         expect_equal(impl.encode_chunk(b"abc", backwards), [256, 99],
                      "encode_chunk(b'abc', {(98, 99): 257, (97, 98): 256}) (rank = the new id, "
                      "not the position in the dict)")
+        expect_equal(impl.encode_chunk(b"aaaaaaa", HAND_MERGES), [288, 287, 97],
+                     "encode_chunk(b'aaaaaaa', merges) with (97, 97) -> 287 and (287, 287) -> 288")
 
-        # Byte level: without merges, the UTF-8 bytes.
-        for text in ["hello", "请", "🙂", "e\u0301"]:
-            expect_equal(impl.encode(text, {}), list(text.encode("utf-8")),
-                         f"encode({text!r}, {{}}) (no merges: one id per UTF-8 byte)")
+        # Byte level: without merges, the UTF-8 bytes (lone surrogates in their 3-byte form).
         expect_equal(impl.encode("\ud800", {}), [0xED, 0xA0, 0x80],
                      "encode('\\ud800', {}) (a lone surrogate: use text_to_bytes, which passes "
                      "surrogates through, instead of text.encode('utf-8'))")
-        expect_equal(impl.encode("", merges), [], "encode('', merges)")
+        for text in TRICKY_TEXTS + ["e\u0301", "🙂"]:
+            expect_equal(impl.encode(text, {}), list(_utf8(text)),
+                         f"encode({_call(repr(text))}, {{}}) (no merges: one id per UTF-8 byte)")
+        expect_equal(impl.encode("", HAND_MERGES), [], "encode('', merges)")
 
         # Merges apply inside chunks only.
         expect_equal(impl.encode("at the", {(116, 32): 256}), list(b"at the"),
@@ -458,41 +513,42 @@ def check_encode(impl: ModuleType) -> None:
         expect_equal(impl.encode("at the", {(116, 32): 256}, split_pattern=None), [97, 256, 116, 104, 101],
                      "encode('at the', {(116, 32): 256}, split_pattern=None)")
 
-        # Against the naive encoder, on every kind of text.
-        for text in TRICKY_TEXTS + ["hello the world and the thing, hello!", "aaaaaaa aaaa 请介绍一下这本书🙂"]:
+        # The hand-made merges on fixed texts, with and without a pre-split pattern.
+        for text, expected in HAND_ENCODED.items():
             for pattern in (impl.GPT4_SPLIT_PATTERN, None):
-                got = impl.encode(text, merges, split_pattern=pattern)
-                expect_type(got, list, f"encode({_call(repr(text))}, merges)")
-                vocab = _vocab(merges)
-                expect(all(isinstance(i, int) and i in vocab for i in got),
-                       f"encode({_call(repr(text))}, merges) returned {got[:20]}..., which has ids "
-                       "that are not in the vocabulary")
-                expect(b"".join(vocab[i] for i in got) == _utf8(text),
-                       f"encode({_call(repr(text))}, merges): the tokens' bytes joined are not the "
-                       "text's bytes (every byte must be kept, in order)")
-                expect_equal(got, _naive_encode(text, merges, pattern),
-                             f"encode({_call(repr(text))}, merges, split_pattern="
-                             f"{'None' if pattern is None else 'GPT4_SPLIT_PATTERN'})")
+                what = (f"encode({_call(repr(text))}, merges, split_pattern="
+                        f"{'None' if pattern is None else 'GPT4_SPLIT_PATTERN'})")
+                got = impl.encode(text, HAND_MERGES, split_pattern=pattern)
+                expect_type(got, list, what)
+                _expect_tokens_cover(got, HAND_VOCAB, _utf8(text), what)
+                expect_equal(got, expected, what)
+
+        # Every kind of text: every byte kept, in order, with ids of the vocabulary.
+        for text in TRICKY_TEXTS:
+            what = f"encode({_call(repr(text))}, merges)"
+            got = impl.encode(text, HAND_MERGES)
+            expect_type(got, list, what)
+            _expect_tokens_cover(got, HAND_VOCAB, _utf8(text), what)
 
         # Special tokens.
-        eot = len(merges) + 256
-        special = {"<|endoftext|>": eot}
-        text = "<|endoftext|>hello<|endoftext|><|endoftext|> the end<|endoftext|>"
-        got = impl.encode(text, merges, special_tokens=special, allowed_special="all")
-        expect(got.count(eot) == 4, f"encode({text!r}, merges, special_tokens={special}, "
-               f"allowed_special='all') returned {got[:12]}...: with allowed_special='all' each "
-               f"'<|endoftext|>' must become the single id {eot} (found it {got.count(eot)} times, expected 4)")
-        expect_equal(got, _naive_encode(text, merges, impl.GPT4_SPLIT_PATTERN, special, "all"),
-                     f"encode({text!r}, merges, special_tokens={special}, allowed_special='all')")
-        got = impl.encode(text, merges, special_tokens=special, allowed_special="none")
-        expect_equal(got, _naive_encode(text, merges, impl.GPT4_SPLIT_PATTERN),
-                     f"encode({text!r}, merges, special_tokens={special}, allowed_special='none') "
-                     "(special-token text encoded as ordinary text)")
-        _expect_raises(ValueError, lambda: impl.encode("hi <|endoftext|>", merges, special_tokens=special),
+        special = {"<|endoftext|>": EOT}
+        call = f"encode({SPECIAL_TEXT!r}, merges, special_tokens={special}"
+        got = impl.encode(SPECIAL_TEXT, HAND_MERGES, special_tokens=special, allowed_special="all")
+        expect(got.count(EOT) == 4, f"{call}, allowed_special='all') returned {got[:12]}...: with "
+               f"allowed_special='all' each '<|endoftext|>' must become the single id {EOT} (found it "
+               f"{got.count(EOT)} times, expected 4)")
+        expect_equal(got, SPECIAL_ENCODED["all"], f"{call}, allowed_special='all')")
+        got = impl.encode(SPECIAL_TEXT, HAND_MERGES, special_tokens=special, allowed_special="none")
+        expect_equal(got, SPECIAL_ENCODED["none"], f"{call}, allowed_special='none') (special-token "
+                     "text encoded as ordinary text)")
+        _expect_raises(ValueError, lambda: impl.encode("hi <|endoftext|>", HAND_MERGES, special_tokens=special),
                        "encode('hi <|endoftext|>', merges, special_tokens=...)",
                        "the default allowed_special='none_raise' refuses special-token text")
-        expect_equal(impl.encode("hello", merges, special_tokens=special), _naive_encode("hello", merges, impl.GPT4_SPLIT_PATTERN),
+        expect_equal(impl.encode("hello", HAND_MERGES, special_tokens=special), [270],
                      "encode('hello', merges, special_tokens=...) (no special text: nothing to refuse)")
+        _expect_raises(ValueError, lambda: impl.encode("hi", HAND_MERGES, allowed_special="some"),
+                       "encode('hi', merges, allowed_special='some')",
+                       "the policies are 'none_raise', 'all' and 'none'")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -502,36 +558,47 @@ def check_encode(impl: ModuleType) -> None:
 @public_check("tokenization.decode")
 def check_decode(impl: ModuleType) -> None:
     """decode joins the tokens' bytes before decoding, so decode(encode(s)) == s for every str; bad bytes give '�'."""
-    bytes_vocab = _vocab({})
-    got = impl.decode(list(b"hello"), bytes_vocab)
+    got = impl.decode(list(b"hello"), BYTE_VOCAB)
     expect_type(got, str, "decode(list(b'hello'), vocab)")
     expect_equal(got, "hello", "decode(list(b'hello'), vocab)")
-    expect_equal(impl.decode([], bytes_vocab), "", "decode([], vocab)")
+    expect_equal(impl.decode([], BYTE_VOCAB), "", "decode([], vocab)")
     ni = list("你".encode("utf-8"))
-    expect_equal(impl.decode(ni, bytes_vocab), "你",
+    expect_equal(impl.decode(ni, BYTE_VOCAB), "你",
                  f"decode({ni}, vocab) (one character in three byte tokens: join all the bytes "
                  "first, then decode once)")
-    expect_equal(impl.decode([0xE4], bytes_vocab), "\ufffd",
+    expect_equal(impl.decode([0xE4], BYTE_VOCAB), "\ufffd",
                  "decode([0xE4], vocab) (half a character is not valid UTF-8; it must not raise: "
                  "use bytes_to_text, which puts '\\ufffd' there)")
-    expect_equal(impl.decode([104, 0xFF, 105], bytes_vocab), "h\ufffdi", "decode([104, 0xFF, 105], vocab)")
-    expect_equal(impl.decode([0xED, 0xA0, 0x80], bytes_vocab), "\ud800",
+    expect_equal(impl.decode([104, 0xFF, 105], BYTE_VOCAB), "h\ufffdi", "decode([104, 0xFF, 105], vocab)")
+    expect_equal(impl.decode([0xED, 0xA0, 0x80], BYTE_VOCAB), "\ud800",
                  "decode([0xED, 0xA0, 0x80], vocab) (the bytes of a lone surrogate must come back "
                  "as '\\ud800', which bytes_to_text does)")
 
-    merges = _make_merges(HAND_WORDS)
-    vocab = _vocab(merges)
-    eot = 256 + len(merges)
-    special = {"<|endoftext|>": eot}
-    for text in TRICKY_TEXTS + ["hello the world", "请介绍一下这本书🙂"]:
-        ids = _naive_encode(text, merges, impl.GPT4_SPLIT_PATTERN)
-        expect_equal(impl.decode(ids, vocab), text, f"decode(encode({_call(repr(text))}))")
-    ids = _naive_encode("<|endoftext|>hello<|endoftext|>", merges, None, special, "all")
-    expect_equal(impl.decode(ids, vocab, special), "<|endoftext|>hello<|endoftext|>",
-                 f"decode({ids}, vocab, special_tokens={special})")
-    _expect_raises(ValueError, lambda: impl.decode([104, 99999], vocab),
+    # Round trips: the UTF-8 bytes of every kind of text, one token per byte.
+    for text in TRICKY_TEXTS:
+        ids = list(_utf8(text))
+        expect_equal(impl.decode(ids, BYTE_VOCAB), text, f"decode(list(text_to_bytes({_call(repr(text))})), vocab)")
+
+    # Merged tokens: a character split over two tokens, then decode(encode(s)) for fixed texts.
+    expect_equal(impl.decode([276, 183], HAND_VOCAB), "请",
+                 "decode([276, 183], vocab) with vocab[276] = b'\\xe8\\xaf', vocab[183] = b'\\xb7' "
+                 "(the bytes of '请' over two tokens: join the bytes of all tokens, then decode once)")
+    expect_equal(impl.decode([276], HAND_VOCAB), "\ufffd", "decode([276], vocab) with vocab[276] = b'\\xe8\\xaf'")
+    for text, ids in HAND_ENCODED.items():
+        expect_equal(impl.decode(ids, HAND_VOCAB), text, f"decode({_call(repr(ids), 50)}, vocab) "
+                     f"(the ids of encode({_call(repr(text), 40)}))")
+
+    # Special tokens, and ids that are neither.
+    special = {"<|endoftext|>": EOT}
+    expect_equal(impl.decode(SPECIAL_ENCODED["all"], HAND_VOCAB, special), SPECIAL_TEXT,
+                 f"decode({SPECIAL_ENCODED['all']}, vocab, special_tokens={special})")
+    expect_equal(impl.decode([EOT, 270, EOT], HAND_VOCAB, special), "<|endoftext|>hello<|endoftext|>",
+                 f"decode([{EOT}, 270, {EOT}], vocab, special_tokens={special})")
+    _expect_raises(ValueError, lambda: impl.decode([104, 99999], HAND_VOCAB),
                    "decode([104, 99999], vocab)", "99999 is neither in vocab nor a special token: "
                    "raise ValueError naming the id")
+    _expect_raises(ValueError, lambda: impl.decode([EOT], HAND_VOCAB),
+                   f"decode([{EOT}], vocab) without special_tokens", f"{EOT} is not in vocab")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -552,7 +619,7 @@ def _roundtrip_file(impl: ModuleType, tok, directory: str, name: str, cls=None):
     for key in ("format", "version", "split_pattern", "special_tokens", "merges"):
         expect(key in data, f"the file written by Tokenizer.save has no {key!r} key (keys: {sorted(data)})")
     expect_equal(data["format"], impl.Tokenizer.FORMAT, "the saved file's 'format'")
-    expect_equal([list(m) for m in data["merges"]], [list(p) for p, _ in _by_rank(tok.merges)],
+    expect_equal([list(m) for m in data["merges"]], [list(pair) for pair in HAND_MERGES],
                  "the saved 'merges' (item i must be [left, right] of the pair that became id "
                  "256 + i: sort by new id, not by pair or dict order)")
     loaded = (cls or impl.Tokenizer).load(path)
@@ -562,31 +629,31 @@ def _roundtrip_file(impl: ModuleType, tok, directory: str, name: str, cls=None):
 @public_check("tokenization.tokenizer")
 def check_tokenizer(impl: ModuleType) -> None:
     """Tokenizer.save writes a readable JSON file and Tokenizer.load restores merges, pattern and special tokens."""
-    merges = _make_merges(HAND_WORDS)
-    backwards = dict(reversed(list(merges.items())))  # insertion order != id order
-    with _held_fixed(impl, merge_pair=_merge, encode_chunk=_naive_encode_chunk, encode=_naive_encode_api,
-                     decode=_naive_decode):
+    backwards = dict(reversed(list(HAND_MERGES.items())))  # insertion order != id order
+    with _earlier_held_fixed(impl, "Tokenizer", "get_pair_counts", "merge_pair", "encode_chunk",
+                             "encode", "decode"):
         tok = impl.Tokenizer(backwards)
-        eot = tok.vocab_size
-        tok.register_special_tokens({"<|endoftext|>": eot, "<|终|>": eot + 1})
+        expect_equal(tok.vocab_size, EOT, f"Tokenizer(merges).vocab_size with {len(HAND_MERGES)} merges")
+        tok.register_special_tokens({"<|endoftext|>": EOT, "<|终|>": EOT + 1})
         with tempfile.TemporaryDirectory(prefix="course-check-") as directory:
             loaded, data = _roundtrip_file(impl, tok, directory, "tokenizer.json")
             expect(isinstance(loaded, impl.Tokenizer), f"Tokenizer.load returned a {type(loaded).__name__}, "
                    "expected a Tokenizer")
-            expect_equal(dict(loaded.merges), merges, "Tokenizer.load(path).merges")
-            expect_equal(loaded.special_tokens, tok.special_tokens,
+            expect_equal(dict(loaded.merges), HAND_MERGES, "Tokenizer.load(path).merges")
+            expect_equal(loaded.special_tokens, {"<|endoftext|>": EOT, "<|终|>": EOT + 1},
                          "Tokenizer.load(path).special_tokens (save them in the file and pass them back)")
-            expect_equal(loaded.split_pattern, tok.split_pattern, "Tokenizer.load(path).split_pattern")
-            expect_equal(loaded.vocab_size, tok.vocab_size, "Tokenizer.load(path).vocab_size")
-            text = "<|endoftext|>hello the world<|终|>请介绍一下这本书🙂<|endoftext|>"
-            ids = loaded.encode(text, allowed_special="all")
-            expect_equal(ids, tok.encode(text, allowed_special="all"),
-                         "the loaded tokenizer's encode(text, allowed_special='all')")
-            expect_equal(ids[0], eot, f"loaded.encode({text!r}, allowed_special='all')[0]")
-            expect_equal(loaded.decode(ids), text, "the loaded tokenizer's decode(encode(text))")
+            expect_equal(loaded.split_pattern, impl.GPT4_SPLIT_PATTERN, "Tokenizer.load(path).split_pattern")
+            expect_equal(loaded.vocab_size, EOT + 2, "Tokenizer.load(path).vocab_size")
+            ids = loaded.encode(TOKENIZER_TEXT, allowed_special="all")
+            expect_equal(ids, TOKENIZER_ENCODED,
+                         f"the loaded tokenizer's encode({TOKENIZER_TEXT!r}, allowed_special='all')")
+            expect_equal(loaded.decode(ids), TOKENIZER_TEXT, "the loaded tokenizer's decode(encode(text))")
+            for text in TRICKY_TEXTS:
+                expect_equal(loaded.decode(loaded.encode(text)), text,
+                             f"the loaded tokenizer's decode(encode({_call(repr(text), 50)}))")
 
             # No pre-split pattern (None in the file), and the subclass's load returns the subclass.
-            plain = impl.BPETokenizer(merges, split_pattern=None)
+            plain = impl.BPETokenizer(HAND_MERGES, split_pattern=None)
             loaded, data = _roundtrip_file(impl, plain, directory, "plain.json", cls=impl.BPETokenizer)
             expect(data["split_pattern"] is None, f"save wrote split_pattern {data['split_pattern']!r} "
                    "for a tokenizer without one, expected null")
@@ -594,6 +661,7 @@ def check_tokenizer(impl: ModuleType) -> None:
                    f"{type(loaded).__name__}: build the result with cls(...), not Tokenizer(...)")
             expect_equal(loaded.split_pattern, None, "BPETokenizer.load(path).split_pattern")
             expect_equal(loaded.special_tokens, {}, "BPETokenizer.load(path).special_tokens")
+            expect_equal(dict(loaded.merges), HAND_MERGES, "BPETokenizer.load(path).merges")
 
             # Files that are not tokenizers are refused.
             bad = os.path.join(directory, "bad.json")
@@ -605,12 +673,7 @@ def check_tokenizer(impl: ModuleType) -> None:
                                f"the file has {why}")
 
         # Special tokens and pieces (used by the notebook's playground).
-        pieces = tok.pieces("<|endoftext|>hello")
-        expect_equal(pieces[0], (eot, "<|endoftext|>"), "tok.pieces('<|endoftext|>hello')[0]")
-        expect_equal("".join(p for _, p in pieces), "<|endoftext|>hello",
-                     "the pieces of tok.pieces('<|endoftext|>hello') joined")
-
-
-def _naive_encode_api(text, merges, *, split_pattern=None, special_tokens=None, allowed_special="none_raise"):
-    """The naive encoder with `encode`'s signature (used while checking the Tokenizer class)."""
-    return _naive_encode(text, merges, split_pattern, special_tokens, allowed_special)
+        expect_equal(tok.pieces("<|endoftext|>hello"), [(EOT, "<|endoftext|>"), (270, "hello")],
+                     "tok.pieces('<|endoftext|>hello')")
+        _expect_raises(ValueError, lambda: tok.register_special_tokens({"<pad>": 100}),
+                       "tok.register_special_tokens({'<pad>': 100})", "id 100 is already a byte token")

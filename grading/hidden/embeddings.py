@@ -3,6 +3,10 @@
 Instructor side only. Self-contained on purpose: the grader's sandbox hides solutions/, so the
 oracles here are PyTorch's own functions and brute force. Every message names the seed, so a
 failure can be replayed.
+
+``ORACLES`` maps exercise names to correct versions with the signatures of
+``course_lib.embeddings``; the public check of ``nearest_neighbours`` holds ``cosine_similarity``
+fixed with it (``framework.hold_fixed``), and so does the hidden one, so one bug costs once.
 """
 
 from __future__ import annotations
@@ -18,6 +22,15 @@ from course_lib.checks.framework import CheckFailed, expect, expect_close, expec
 from course_lib.device import get_device
 
 ROUNDS = 5
+
+
+def _oracle_cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """All-pairs cosine similarity from PyTorch's row-by-row one."""
+    return F.cosine_similarity(a[:, None, :], b[None, :, :], dim=-1, eps=eps)
+
+
+# Correct versions of exercises, by name: framework.oracles("embeddings") returns this dict.
+ORACLES = {"cosine_similarity": _oracle_cosine}
 
 
 def _seed() -> int:
@@ -163,7 +176,7 @@ def hidden_nearest_neighbours(impl: ModuleType) -> None:
     rng = random.Random(seed)
     g = torch.Generator().manual_seed(seed)
     saved = impl.cosine_similarity  # one bug, one loss: hold cosine_similarity fixed here
-    impl.cosine_similarity = lambda a, b, eps=1e-8: F.cosine_similarity(a[:, None, :], b[None, :, :], dim=-1, eps=eps)
+    impl.cosine_similarity = ORACLES["cosine_similarity"]
     try:
         for round_ in range(ROUNDS):
             vocab, dim = rng.randint(2, 40), rng.randint(2, 8)

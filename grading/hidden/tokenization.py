@@ -1,13 +1,16 @@
 """Hidden checks for notebook 01 (tokenization): fresh random inputs, edge cases, Unicode fuzz and
-a speed check of training.
+a speed check of training; and the ORACLES, the correct implementations of the exercises.
 
 Instructor side only. Self-contained on purpose: the grader's sandbox hides solutions/, so the
 oracles are small, slow, obviously-correct versions written here (a trainer that recounts every
 pair after each merge, an encoder that replays the merges one by one). Every message names the
 seed, so a failure can be replayed.
 
-As in the public checks, the functions of earlier sections that an exercise calls are replaced by
-correct simple versions while its check runs, so one bug costs one exercise.
+``ORACLES`` (at the end of the oracle section) maps exercise names to those versions, with the
+signatures of ``course_lib.tokenization``. The public checks hold earlier exercises fixed with
+them (``framework.hold_fixed``), and so do these hidden checks (`_held_fixed`): while the check
+of an exercise runs, the functions of earlier sections that it calls are the oracles, so one bug
+costs one exercise.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import json
+import operator
 import os
 import random
 import re
@@ -28,6 +32,11 @@ from course_lib.checks.framework import CheckFailed, expect, expect_equal, hidde
 ROUNDS = 8
 GPT2_LIKE = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
 SIMPLE_PATTERN = r" ?[A-Za-z]+| ?[0-9]+| ?[^A-Za-z0-9\s]+|\s+"
+# A copy of course_lib.tokenization.GPT4_SPLIT_PATTERN (this file may not import solutions/):
+# the default split_pattern of the encode and train_bpe oracles.
+GPT4_SPLIT_PATTERN = (r"'(?i:[sdmt]|ll|ve|re)|(?:[^\r\n\w]|_)?+[^\W\d_]+|\d{1,3}"
+                      r"| ?(?:[^\s\w]|_)++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+")
+ALLOWED_SPECIAL_POLICIES = ("none_raise", "all", "none")
 
 
 def _seed() -> int:
@@ -75,6 +84,7 @@ def _to_text(data: bytes) -> str:
 
 
 def _pair_counts(ids, counts=None) -> dict:
+    """Oracle of get_pair_counts(ids, counts=None)."""
     counts = {} if counts is None else counts
     for pair in zip(ids, ids[1:]):
         counts[pair] = counts.get(pair, 0) + 1
@@ -82,6 +92,7 @@ def _pair_counts(ids, counts=None) -> dict:
 
 
 def _merge(ids, pair, new_id) -> list:
+    """Oracle of merge_pair(ids, pair, new_id)."""
     left, right = pair
     out, i, n = [], 0, len(ids)
     while i < n:
@@ -119,8 +130,28 @@ def _by_rank(merges: dict) -> list:
     return sorted(merges.items(), key=lambda item: item[1])
 
 
-def _naive_encode_chunk(data: bytes, merges: dict) -> list:
-    ids = list(data)
+def _vocab(merges: dict) -> dict:
+    vocab = {i: bytes([i]) for i in range(256)}
+    for (left, right), new_id in _by_rank(merges):
+        vocab[new_id] = vocab[left] + vocab[right]
+    return vocab
+
+
+def _naive_train_api(text, vocab_size, *, split_pattern=GPT4_SPLIT_PATTERN, verbose=False):
+    """Oracle of train_bpe(text, vocab_size, *, split_pattern=..., verbose=False): (merges, vocab)."""
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if isinstance(vocab_size, bool) or not isinstance(vocab_size, int):
+        raise TypeError(f"vocab_size must be an int, got {type(vocab_size).__name__}")
+    if vocab_size < 256:
+        raise ValueError(f"vocab_size must be at least 256, got {vocab_size}")
+    merges = _naive_train(text, vocab_size, split_pattern)
+    return merges, _vocab(merges)
+
+
+def _naive_encode_chunk(chunk: bytes, merges: dict) -> list:
+    """Oracle of encode_chunk(chunk, merges): replay every merge, in the order learned."""
+    ids = list(chunk)
     for pair, new_id in _by_rank(merges):
         if len(ids) < 2:
             break
@@ -128,8 +159,23 @@ def _naive_encode_chunk(data: bytes, merges: dict) -> list:
     return ids
 
 
+def _check_special(special_tokens: dict) -> None:
+    for name, token_id in special_tokens.items():
+        if not isinstance(name, str) or not name:
+            raise ValueError(f"special token names must be non-empty strings, got {name!r}")
+        if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
+            raise ValueError(f"special token {name!r} needs a non-negative int id, got {token_id!r}")
+    if len(set(special_tokens.values())) != len(special_tokens):
+        raise ValueError(f"two special tokens share an id: {special_tokens}")
+
+
 def _naive_encode(text, merges, pattern, special_tokens=None, allowed_special="none_raise") -> list:
+    if not isinstance(text, str):
+        raise TypeError(f"text must be a str, got {type(text).__name__}")
+    if allowed_special not in ALLOWED_SPECIAL_POLICIES:
+        raise ValueError(f"allowed_special must be one of {ALLOWED_SPECIAL_POLICIES}, got {allowed_special!r}")
     special_tokens = special_tokens or {}
+    _check_special(special_tokens)
     if allowed_special == "none_raise" and any(n in text for n in special_tokens):
         raise ValueError("the text contains a special token")
     names = sorted(special_tokens, key=len, reverse=True) if allowed_special == "all" else []
@@ -153,20 +199,37 @@ def _naive_encode(text, merges, pattern, special_tokens=None, allowed_special="n
     return ids
 
 
-def _naive_encode_api(text, merges, *, split_pattern=None, special_tokens=None, allowed_special="none_raise"):
+def _naive_encode_api(text, merges, *, split_pattern=GPT4_SPLIT_PATTERN, special_tokens=None,
+                      allowed_special="none_raise"):
+    """Oracle of encode(text, merges, *, split_pattern=..., special_tokens=None, allowed_special=...)."""
     return _naive_encode(text, merges, split_pattern, special_tokens, allowed_special)
 
 
-def _vocab(merges: dict) -> dict:
-    vocab = {i: bytes([i]) for i in range(256)}
-    for (left, right), new_id in _by_rank(merges):
-        vocab[new_id] = vocab[left] + vocab[right]
-    return vocab
-
-
 def _naive_decode(ids, vocab, special_tokens=None) -> str:
+    """Oracle of decode(ids, vocab, special_tokens=None)."""
     names = {v: k for k, v in (special_tokens or {}).items()}
-    return _to_text(b"".join(vocab[i] if i in vocab else _utf8(names[i]) for i in ids))
+    parts = []
+    for token_id in ids:
+        token_id = operator.index(token_id)
+        if token_id in vocab:
+            parts.append(vocab[token_id])
+        elif token_id in names:
+            parts.append(_utf8(names[token_id]))
+        else:
+            raise ValueError(f"unknown token id {token_id}")
+    return _to_text(b"".join(parts))
+
+
+# The correct implementations, by exercise name, with the signatures of course_lib.tokenization.
+# framework.oracles("tokenization") returns this dict; framework.hold_fixed swaps them in.
+ORACLES = {
+    "get_pair_counts": _pair_counts,
+    "merge_pair": _merge,
+    "train_bpe": _naive_train_api,
+    "encode_chunk": _naive_encode_chunk,
+    "encode": _naive_encode_api,
+    "decode": _naive_decode,
+}
 
 
 def _make_merges(words, merges=None) -> dict:
@@ -182,20 +245,16 @@ def _make_merges(words, merges=None) -> dict:
 
 
 @contextlib.contextmanager
-def _held_fixed(impl: ModuleType, **replacements):
-    missing = object()
-    saved = {name: getattr(impl, name, missing) for name in replacements}
+def _held_fixed(impl: ModuleType, *names: str):
+    """Within the block, `impl`'s functions `names` are the ORACLES (put back afterwards)."""
+    saved = {name: getattr(impl, name) for name in names}
     try:
-        for name, function in replacements.items():
-            setattr(impl, name, function)
-        yield
+        for name in names:
+            setattr(impl, name, ORACLES[name])
+        yield impl
     finally:
         for name, value in saved.items():
-            if value is missing:
-                with contextlib.suppress(AttributeError):
-                    delattr(impl, name)
-            else:
-                setattr(impl, name, value)
+            setattr(impl, name, value)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +403,7 @@ def hidden_incremental_counts(impl: ModuleType) -> None:
     """IncrementalPairCounts on random chunks with multiplicities: counts, where and most_frequent after every merge."""
     seed = _seed()
     rng = random.Random(seed)
-    with _held_fixed(impl, get_pair_counts=_pair_counts, merge_pair=_merge):
+    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
         for _ in range(ROUNDS):
             chunks = [[rng.randrange(4) for _ in range(rng.randint(1, 12))] for _ in range(rng.randint(1, 15))]
             freqs = [rng.randint(1, 5) for _ in chunks]
@@ -371,7 +430,7 @@ def hidden_train_bpe(impl: ModuleType) -> None:
     """Random texts with many ties (fresh seed), long runs, Unicode, empty text, no pre-split."""
     seed = _seed()
     rng = random.Random(seed)
-    with _held_fixed(impl, get_pair_counts=_pair_counts, merge_pair=_merge):
+    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
         _compare_training(impl, "", 300, GPT2_LIKE, "train_bpe('', 300)")
         _compare_training(impl, "a" * 1000, 270, None, "train_bpe('a' * 1000, 270, split_pattern=None)")
         _compare_training(impl, "a" * 37 + " " + "a" * 64 + " aaa", 280, SIMPLE_PATTERN, "train_bpe('aaa...', 280)")
@@ -406,7 +465,7 @@ def hidden_train_bpe_speed(impl: ModuleType) -> None:
     merges_wanted = 512 - 256
     chunks = [list(_utf8(c)) for c in re.findall(impl.GPT4_SPLIT_PATTERN, text)]
     step = min(_naive_step_seconds(chunks) for _ in range(2))
-    with _held_fixed(impl, get_pair_counts=_pair_counts, merge_pair=_merge):
+    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
         started = time.perf_counter()
         merges, _ = impl.train_bpe(text, 512)
         seconds = time.perf_counter() - started
@@ -448,7 +507,7 @@ def hidden_encode(impl: ModuleType) -> None:
     seed = _seed()
     rng = random.Random(seed)
     patterns = [impl.GPT4_SPLIT_PATTERN, GPT2_LIKE, None]
-    with _held_fixed(impl, merge_pair=_merge):
+    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
         runs = _make_merges(["aa", "aaaa", "aaaaaaaa"])
         for n in (1, 2, 3, 7, 8, 9, 100):
             expect_equal(impl.encode("a" * n, runs), _naive_encode("a" * n, runs, impl.GPT4_SPLIT_PATTERN),
@@ -531,8 +590,8 @@ def hidden_tokenizer(impl: ModuleType) -> None:
     """Save/load with random merges in shuffled order, random special tokens and patterns (fresh seed); bad files refused."""
     seed = _seed()
     rng = random.Random(seed)
-    with _held_fixed(impl, merge_pair=_merge, encode_chunk=_naive_encode_chunk, encode=_naive_encode_api,
-                     decode=_naive_decode), tempfile.TemporaryDirectory(prefix="course-hidden-") as directory:
+    with _held_fixed(impl, "get_pair_counts", "merge_pair", "encode_chunk", "encode", "decode"), \
+            tempfile.TemporaryDirectory(prefix="course-hidden-") as directory:
         for round_ in range(ROUNDS // 2):
             merges = _random_merges(rng)
             items = list(merges.items())

@@ -580,7 +580,8 @@ print("decode(encode(document)) == document:", loaded.decode(ids) == document)
 # ## Playground
 #
 # Type anything (any language, emoji, code, `<|endoftext|>`) and move the slider to change the
-# vocabulary size. Each coloured box is one token, with its id below; a special token is pink. The
+# vocabulary size. Each coloured box is one token, with its id below; a special token is pink, and
+# a token that is only part of a character (a byte of 请, say) shows its bytes in hex, like ‹e8 af›. The
 # tokenizer is `tok_mixed`, truncated to the size you pick (each size is built once and cached).
 # Things to try: a word from the stories, then the same word misspelled; the Chinese sentence at
 # 256 tokens and at the largest size; numbers with 4, 5 and 6 digits; `"  indented code"`.
@@ -604,8 +605,11 @@ def tokens_html(tok, text):
     boxes = []
     for k, (token_id, piece) in enumerate(pieces):
         colour = "#ff8fab" if token_id in specials else PALETTE[k % len(PALETTE)]
-        safe = piece.encode("utf-8", errors="replace").decode("utf-8")  # a lone surrogate -> "?"
-        shown = html.escape(safe).replace("\n", "↵").replace("\t", "⇥")
+        raw = piece.encode("utf-8") if token_id in specials else tok.token_bytes(token_id)
+        try:
+            shown = html.escape(raw.decode("utf-8")).replace("\n", "↵").replace("\t", "⇥")
+        except UnicodeDecodeError:  # a piece of a multi-byte character (or a lone surrogate): its bytes
+            shown = "‹" + " ".join(f"{b:02x}" for b in raw) + "›"
         boxes.append(
             f'<span title="id {token_id}" style="background:{colour};border-radius:4px;padding:1px 3px;'
             f'margin:1px;display:inline-block;white-space:pre;font-family:monospace;line-height:1.5">'
@@ -620,7 +624,7 @@ def tokens_html(tok, text):
 text_box = widgets.Textarea(
     value="Mia has a red kite. The unhappy dragon flew over 12345 mountains!<|endoftext|>请介绍一下《孙子兵法》这本书 🙂",
     layout=widgets.Layout(width="100%", height="80px"))
-size_slider = widgets.IntSlider(value=min(256 + len(mixed_items), 1024), min=256, max=256 + len(mixed_items),
+size_slider = widgets.IntSlider(value=256 + len(mixed_items), min=256, max=256 + len(mixed_items),
                                 step=1, description="vocab size", continuous_update=False,
                                 layout=widgets.Layout(width="60%"))
 shown_tokens = widgets.HTML()

@@ -398,10 +398,11 @@ print(f"own pet's name among the 5 nearest words: {pet_hits}/{n} characters")
 # %% [markdown]
 # ### A map of the words
 #
-# The vectors have 32 dimensions; to draw them we project onto the two directions along which
-# they vary most (PCA, `pca_2d`, provided). Only the words of a few categories of the world are
-# drawn, coloured by category. A flat map loses most of the 32 dimensions, so the clusters are
-# rougher than the neighbour tables, but words of one kind still gather together.
+# The vectors have 32 dimensions (64 in full mode); to draw them we project them onto the two
+# directions along which they vary most (PCA, `pca_2d`, provided). Only the words of a few
+# categories of the world are drawn, coloured by category. A flat map loses most of the
+# dimensions, so the clusters are rougher than in the neighbour tables, but words of one kind
+# still gather together.
 
 # %%
 categories = {

@@ -7,7 +7,6 @@ term), on the device the course uses (`course_lib.device.get_device()`).
 
 from __future__ import annotations
 
-import contextlib
 from types import ModuleType
 
 import torch
@@ -15,7 +14,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..device import get_device
-from .framework import CheckFailed, expect, expect_close, expect_equal, public_check
+from .framework import CheckFailed, expect, expect_close, expect_equal, hold_fixed, oracles, public_check
 
 
 # ---------------------------------------------------------------------------------------------
@@ -52,24 +51,9 @@ def _expect_device(value: torch.Tensor, device: torch.device, what: str) -> None
            "tensors with device=... of the input")
 
 
-def _reference_cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """A correct cosine similarity, from PyTorch's pairwise one, broadcast to all pairs."""
+def _torch_cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
+    """The oracle: PyTorch's row-by-row cosine similarity, broadcast to all (i, j) pairs."""
     return F.cosine_similarity(a[:, None, :], b[None, :, :], dim=-1, eps=eps)
-
-
-@contextlib.contextmanager
-def _correct_cosine(impl: ModuleType):
-    """Hold `cosine_similarity` fixed while checking something built on it (one bug, one loss)."""
-    had = hasattr(impl, "cosine_similarity")
-    saved = getattr(impl, "cosine_similarity", None)
-    impl.cosine_similarity = _reference_cosine
-    try:
-        yield
-    finally:
-        if had:
-            impl.cosine_similarity = saved
-        else:
-            del impl.cosine_similarity
 
 
 def _sgns_formula(c: torch.Tensor, o: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
@@ -181,7 +165,7 @@ def check_cosine_similarity(impl: ModuleType) -> None:
     got = _expect_tensor(impl.cosine_similarity(a, b), what)
     expect_equal(tuple(got.shape), (3, 4), f"{what}.shape (out[i, j] compares a[i] with b[j])")
     _expect_device(got, device, what)
-    expect_close(got, _reference_cosine(a, b), f"{what} (rows of b have lengths from 0.1 to 100; "
+    expect_close(got, _torch_cosine(a, b), f"{what} (rows of b have lengths from 0.1 to 100; "
                  "both a and b must be normalised),", atol=1e-5, rtol=1e-4)
 
     what = "cosine_similarity(a, a)"
@@ -196,7 +180,7 @@ def check_cosine_similarity(impl: ModuleType) -> None:
     expect(not bool(torch.isnan(got.detach().cpu()).any()),
            f"{what} contains NaN: a zero vector has norm 0, so clamp the norms with eps "
            "(norm.clamp_min(eps)) before dividing")
-    expect_close(got, _reference_cosine(a, with_zero), f"{what} (expected 0 for the zero vector)",
+    expect_close(got, _torch_cosine(a, with_zero), f"{what} (expected 0 for the zero vector)",
                  atol=1e-5, rtol=1e-4)
 
 
@@ -263,15 +247,22 @@ def check_nearest_neighbours(impl: ModuleType) -> None:
     # Rows of very different lengths: ranking by dot product instead of cosine gets them wrong.
     table = torch.randn(9, 3, generator=g) * torch.linspace(0.2, 5.0, 9).unsqueeze(1)
     weight = nn.Parameter(table.to(device))  # a real table is a Parameter that requires grad
-    with _correct_cosine(impl):
-        _check_neighbours_answer(impl, weight, 2, 3, True, "nearest_neighbours(weight (9, 3), 2, k=3)")
-        got = _check_neighbours_answer(impl, weight, 5, 4, False,
-                                       "nearest_neighbours(weight (9, 3), 5, k=4, exclude_self=False)")
-        expect_equal(got[0], 5, "nearest_neighbours(weight, 5, k=4, exclude_self=False)[0][0] (the query "
-                                "itself is the most similar row when it is not excluded)")
-        _check_neighbours_answer(impl, weight, 0, 20, True,
-                                 "nearest_neighbours(weight (9, 3), 0, k=20) (k larger than the table: "
-                                 "return the 8 other rows)")
+    held = "cosine_similarity" in oracles("embeddings")
+    try:
+        with hold_fixed("embeddings", impl, "cosine_similarity"):
+            _check_neighbours_answer(impl, weight, 2, 3, True, "nearest_neighbours(weight (9, 3), 2, k=3)")
+            got = _check_neighbours_answer(impl, weight, 5, 4, False,
+                                           "nearest_neighbours(weight (9, 3), 5, k=4, exclude_self=False)")
+            expect_equal(got[0], 5, "nearest_neighbours(weight, 5, k=4, exclude_self=False)[0][0] (the query "
+                                    "itself is the most similar row when it is not excluded)")
+            _check_neighbours_answer(impl, weight, 0, 20, True,
+                                     "nearest_neighbours(weight (9, 3), 0, k=20) (k larger than the table: "
+                                     "return the 8 other rows)")
+    except CheckFailed as err:
+        if held:
+            raise
+        raise CheckFailed(f"{err} [nearest_neighbours uses your cosine_similarity: if "
+                          'check("embeddings.cosine_similarity") does not pass yet, fix that first]') from None
 
 
 # ---------------------------------------------------------------------------------------------
