@@ -7,11 +7,15 @@ failure can be replayed.
 ``ORACLES`` maps exercise names to correct versions with the signatures of
 ``course_lib.embeddings``; the public check of ``nearest_neighbours`` holds ``cosine_similarity``
 fixed with it (``framework.hold_fixed``), and so does the hidden one, so one bug costs once.
+
+The written-out oracles (the SGNS loss term by term, brute-force pairs and neighbour search) live
+here only: the public checks ship to students, so they compare with literal values instead.
 """
 
 from __future__ import annotations
 
 import random
+from collections import Counter
 from types import ModuleType
 
 import torch
@@ -31,6 +35,37 @@ def _oracle_cosine(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> torch
 
 # Correct versions of exercises, by name: framework.oracles("embeddings") returns this dict.
 ORACLES = {"cosine_similarity": _oracle_cosine}
+
+
+def _sgns_formula(c: torch.Tensor, o: torch.Tensor, n: torch.Tensor) -> torch.Tensor:
+    """The SGNS loss written out term by term, with -log sigmoid(x) = max(-x, 0) + log(1 + e^-|x|)."""
+    def neg_log_sigmoid(x):
+        return torch.clamp(-x, min=0) + torch.log1p(torch.exp(-x.abs()))
+
+    positive = (c * o).sum(-1)
+    negative = torch.einsum("bkd,bd->bk", n, c)
+    return (neg_log_sigmoid(positive) + neg_log_sigmoid(-negative).sum(-1)).mean()
+
+
+def _brute_pairs(ids: list[int], window: int) -> list[tuple[int, int]]:
+    """Every (ids[i], ids[j]) with 0 < |i - j| <= window, by a double loop, sorted."""
+    return sorted((ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
+                  if i != j and abs(i - j) <= window)
+
+
+def _pairs_difference(rows: list[tuple[int, int]], expected: list[tuple[int, int]]) -> str:
+    """'5 pairs instead of 6; missing e.g. [...]; unexpected e.g. [...]' (multisets)."""
+    got_counts, expected_counts = Counter(rows), Counter(expected)
+    missing = sorted((expected_counts - got_counts).elements())[:4]
+    extra = sorted((got_counts - expected_counts).elements())[:4]
+    detail = []
+    if len(rows) != len(expected):
+        detail.append(f"{len(rows)} pairs instead of {len(expected)}")
+    if missing:
+        detail.append(f"missing e.g. {missing}")
+    if extra:
+        detail.append(f"unexpected e.g. {extra}")
+    return "; ".join(detail)
 
 
 def _seed() -> int:
@@ -223,14 +258,14 @@ def hidden_skipgram_pairs(impl: ModuleType) -> None:
         arg = torch.tensor(ids, dtype=torch.long) if as_tensor else ids
         what = f"skipgram_pairs({'tensor' if as_tensor else 'list'} of {len(ids)} ids, window={window}) [seed {seed}]"
         got = _tensor(impl.skipgram_pairs(arg, window), what)
-        expected = sorted((ids[i], ids[j]) for i in range(len(ids)) for j in range(len(ids))
-                          if i != j and abs(i - j) <= window)
+        expected = _brute_pairs(ids, window)
         expect(got.dim() == 2 and got.shape[1] == 2 or (not expected and got.numel() == 0),
                f"{what} has shape {tuple(got.shape)}, expected ({len(expected)}, 2)")
         expect(not got.dtype.is_floating_point, f"{what} has dtype {got.dtype}, expected torch.long")
         rows = sorted(tuple(int(v) for v in row) for row in got.reshape(-1, 2).cpu().tolist())
-        expect_equal(len(rows), len(expected), f"the number of pairs of {what}")
-        expect(rows == expected, f"{what} gave the wrong pairs")
+        expect(rows == expected,
+               f"{what} gave the wrong pairs ({_pairs_difference(rows, expected)}). Each token is a center "
+               "once for every token at distance 1..window on BOTH sides, never for itself")
     _raises(lambda: impl.skipgram_pairs([1, 2], -1), (ValueError,), "skipgram_pairs([1, 2], window=-1)")
 
 
@@ -241,12 +276,6 @@ def hidden_sgns_loss(impl: ModuleType) -> None:
     seed = _seed()
     rng = random.Random(seed)
     g = torch.Generator().manual_seed(seed)
-
-    def formula(c, o, n):
-        def neg_log_sigmoid(x):
-            return torch.clamp(-x, min=0) + torch.log1p(torch.exp(-x.abs()))
-
-        return (neg_log_sigmoid((c * o).sum(-1)) + neg_log_sigmoid(-torch.einsum("bkd,bd->bk", n, c)).sum(-1)).mean()
 
     cases = []
     for _ in range(ROUNDS):
@@ -263,10 +292,12 @@ def hidden_sgns_loss(impl: ModuleType) -> None:
         what = f"sgns_loss(center {tuple(c.shape)}, context {tuple(o.shape)}, negatives {tuple(n.shape)}, {dtype}) [seed {seed}]"
         got = _tensor(impl.sgns_loss(*leaves), what)
         expect(got.dim() == 0, f"{what} has shape {tuple(got.shape)}, expected a scalar")
-        expect(bool(torch.isfinite(got.detach().cpu())), f"{what} is not finite: {got.item()}")
+        expect(bool(torch.isfinite(got.detach().cpu())),
+               f"{what} is not finite: {got.item()} (use F.logsigmoid(x), not torch.log(torch.sigmoid(x)))")
         oracle = [t.detach().double().requires_grad_(True) for t in (c, o, n)]
-        expected = formula(*oracle)
-        expect_close(got.detach().cpu().double(), expected.detach(), what, atol=1e-4, rtol=1e-4)
+        expected = _sgns_formula(*oracle)
+        expect_close(got.detach().cpu().double(), expected.detach(),
+                     f"{what} (expected mean over pairs of -log σ(c·o) - Σ_k log σ(-c·n_k))", atol=1e-4, rtol=1e-4)
         got.backward()
         expected.backward()
         for name, mine, theirs in zip(("center_vecs", "context_vecs", "negative_vecs"), leaves, oracle):

@@ -19,7 +19,6 @@ import codecs
 import contextlib
 import json
 import operator
-import os
 import random
 import re
 import tempfile
