@@ -14,7 +14,7 @@ help:
 	@echo "make test         create the environment if needed and run the whole test suite (on the reference)"
 	@echo "make check        run the public checks on YOUR course_lib (what you filled in)"
 	@echo "make build        regenerate course_lib/, notebooks/ and grading/nbgrader/source from solutions/"
-	@echo "make bench        run the benchmarks (tokenizer training and encoding speed)"
+	@echo "make bench        tokenizer training and encoding speed (IMPL=student: of your course_lib)"
 	@echo "make clean-env    delete .venv"
 
 $(READY): requirements/lock.txt pyproject.toml requirements/jupyterlab-overrides.json
@@ -41,8 +41,10 @@ build: $(READY)
 build-check: $(READY)
 	$(BIN)/python -m grading build --check
 
+# The reference by default; `make bench IMPL=student` times your own course_lib.
+IMPL ?= reference
 bench: $(READY)
-	$(BIN)/python benchmarks/bench_tokenizer.py
+	PYTHONPATH=$(if $(filter student,$(IMPL)),.,solutions) $(BIN)/python benchmarks/bench_tokenizer.py
 
 clean-env:
 	rm -rf $(VENV)

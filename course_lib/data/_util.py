@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import hashlib
+import os
 import random
+import tempfile
+from pathlib import Path
 
 
 def rng_for(seed: int, *labels: object) -> random.Random:
@@ -37,3 +40,21 @@ def a(phrase: str) -> str:
 def cap(sentence: str) -> str:
     """Capitalise the first letter of a sentence."""
     return sentence[:1].upper() + sentence[1:]
+
+
+def atomic_write_bytes(path: Path, payload: bytes) -> None:
+    """Write to a temporary file in the same folder, then rename: readers never see half a file,
+    and an interrupted write leaves nothing behind."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(payload)
+        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a cache may be shared
+        os.replace(tmp, path)
+    except BaseException:
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
+        raise

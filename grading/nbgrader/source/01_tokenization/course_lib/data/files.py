@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from pathlib import Path
 
+from ._util import atomic_write_bytes
 from .stories import cache_dir as _default_cache_dir
 
 # Karpathy's char-rnn TinyShakespeare (1,115,394 bytes), pinned to a commit so the bytes, and
@@ -120,22 +120,5 @@ def download_tinyshakespeare(cache_dir: str | os.PathLike | None = None, url: st
             "damaged or changed upstream; it was not saved. Try again, or use a local copy with "
             "`course_lib.data.read_text_file(path)`."
         )
-    _atomic_write_bytes(target, payload)
+    atomic_write_bytes(target, payload)
     return target
-
-
-def _atomic_write_bytes(path: Path, payload: bytes) -> None:
-    """Write bytes atomically (temporary file in the same folder, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(payload)
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise

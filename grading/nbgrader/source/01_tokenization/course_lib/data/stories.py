@@ -24,12 +24,11 @@ from __future__ import annotations
 import os
 import random
 import sys
-import tempfile
 import warnings
 from pathlib import Path
 
 from . import lexicon as L
-from ._util import a, cap, rng_for
+from ._util import a, atomic_write_bytes, cap, rng_for
 from .world import Character, Fact, World
 
 GENERATOR_VERSION = 1  # bump whenever the generated text changes, so old caches are not reused
@@ -357,30 +356,13 @@ def corpus_filename(split: str, size, seed: int) -> str:
     return f"course-world-v{GENERATOR_VERSION}-seed{seed}-{size}-{split}.txt"
 
 
-def _atomic_write_text(path: Path, text: str) -> None:
-    """Write to a temporary file in the same folder, then rename: readers never see half a file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8", newline="\n") as fh:
-            fh.write(text)
-        os.chmod(tmp, 0o644)  # mkstemp makes the file private; a cache may be shared
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
-
-
 def corpus_path(split: str = "train", size="default", seed: int = 0) -> Path:
     """Path of the cached corpus file, generating it first if needed."""
     _check_split(split)
     _target_chars(split, size)  # validates size
     path = cache_dir() / corpus_filename(split, size, seed)
     if not path.exists():
-        _atomic_write_text(path, generate_corpus(split, size, seed))
+        atomic_write_bytes(path, generate_corpus(split, size, seed).encode("utf-8"))
     return path
 
 
@@ -404,7 +386,7 @@ def corpus(split: str = "train", size="default", seed: int = 0) -> str:
         pass
     text = generate_corpus(split, size, seed)
     try:
-        _atomic_write_text(path, text)
+        atomic_write_bytes(path, text.encode("utf-8"))
     except OSError as err:
         warnings.warn(f"could not cache the corpus in {path.parent} ({err}); set COURSE_DATA_DIR "
                       "to a writable folder to avoid generating it again", stacklevel=2)
