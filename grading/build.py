@@ -319,8 +319,14 @@ def instructor_notebook(cells: list[SourceCell], stem: str) -> nbformat.Notebook
     return nb
 
 
+# What a solution region of a notebook cell becomes, here and in nbgrader's release (the grader's
+# nbgrader config sets ClearSolutions.code_stub to the same text).
+NOTEBOOK_STUB = ('# YOUR CODE HERE\n'
+                 'raise NotImplementedError("Your turn: complete this cell (see the text above), then run it again.")')
+
+
 def clear_solutions_text(source: str) -> str:
-    """nbgrader's rule: a BEGIN/END SOLUTION region becomes '# YOUR CODE HERE / raise ...'."""
+    """nbgrader's rule: a BEGIN/END SOLUTION region becomes `NOTEBOOK_STUB`, indented like the region."""
     out: list[str] = []
     inside = False
     for line in source.split("\n"):
@@ -328,7 +334,7 @@ def clear_solutions_text(source: str) -> str:
         if begin:
             inside = True
             indent = begin.group("indent")
-            out += [f"{indent}# YOUR CODE HERE", f"{indent}raise NotImplementedError()"]
+            out += [indent + stub_line for stub_line in NOTEBOOK_STUB.split("\n")]
         elif END_SOLUTION.match(line):
             inside = False
         elif not inside:

@@ -40,6 +40,7 @@ from pathlib import Path
 
 import nbformat
 
+from grading.build import NOTEBOOK_STUB
 from grading.sandbox import limits, sandbox_mode
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,6 +69,8 @@ c.GenerateFeedback.preprocessors = [
     "nbconvert.preprocessors.CSSHTMLHeaderPreprocessor",
 ]
 c.ClearHiddenTests.enforce_metadata = False
+# The same stub as the student notebooks in notebooks/ (grading/build.py: NOTEBOOK_STUB).
+c.ClearSolutions.code_stub = {{"python": {code_stub!r}}}
 """
 
 
@@ -130,7 +133,8 @@ def prepare_course(assignment: str, out: Path, env: dict, *, trimmed: bool) -> P
     (out / "logs").mkdir(parents=True, exist_ok=True)
     (out / "nbgrader_config.py").write_text(CONFIG_TEMPLATE.format(
         root=str(out), db_url=f"sqlite:///{out / 'gradebook.db'}",
-        exclude={assignment: info["student_files"]}, cell_timeout=cell_timeout), encoding="utf-8")
+        exclude={assignment: info["student_files"]}, cell_timeout=cell_timeout,
+        code_stub=NOTEBOOK_STUB), encoding="utf-8")
     source = out / "source" / assignment
     if source.exists():
         shutil.rmtree(source)

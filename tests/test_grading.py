@@ -121,3 +121,9 @@ def test_release_carries_stubs_not_solutions(assignment, tmp_path):
         assert "raise NotImplementedError" in text, f"{rel} in the release is not the stub"
     leaks = find_leaks([folder])
     assert not leaks, "\n".join(leaks[:20])
+    # Self-learners (notebooks/) and a class (nbgrader's release) get the same lesson.
+    import nbformat
+
+    released = [c.source for c in nbformat.read(folder / info["notebook"], as_version=4).cells]
+    self_study = [c.source for c in nbformat.read(REPO / "notebooks" / info["notebook"], as_version=4).cells]
+    assert released == self_study
