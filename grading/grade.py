@@ -27,6 +27,7 @@ submission can neither stop nor slow down the grading of the others.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import copy
 import csv
 import json
@@ -211,8 +212,11 @@ def release(assignment: str, out: Path) -> Path:
 
 
 def grade_class(assignment: str, submissions: Path, out: Path, *, check_timeout: float | None = None,
-                memory_mb: int | None = None, progress: bool = True) -> list[dict]:
-    """Grade every student folder in `submissions`; return one row per student (also in CSV)."""
+                memory_mb: int | None = None, jobs: int = 1, progress: bool = True) -> list[dict]:
+    """Grade every student folder in `submissions`; return one row per student (also in CSV).
+
+    `jobs` students are graded at once (each in its own nbgrader process).
+    """
     assignments = load_assignments()
     if assignment not in assignments:
         raise SystemExit(f"Unknown assignment {assignment!r}; known: {', '.join(sorted(assignments))}")
@@ -235,13 +239,17 @@ def grade_class(assignment: str, submissions: Path, out: Path, *, check_timeout:
     if not students:
         raise SystemExit(f"No student folders in {submissions}")
 
-    statuses: dict[str, str] = {}
-    start_all = time.monotonic()
-    for number, student in enumerate(students, start=1):
+    # Register the whole class in one nbgrader call (one process instead of one per student).
+    roster = out / "logs" / "_students.csv"
+    roster.write_text("id\n" + "".join(f"{s}\n" for s in students), encoding="utf-8")
+    code, output = _run(_nbgrader("db", "student", "import", str(roster)), out, env, 300,
+                        out / "logs" / "_students.log")
+    if code != 0:
+        raise SystemExit(f"nbgrader could not register the students:\n{output[-2000:]}")
+
+    def grade_one(student: str) -> tuple[str, float, str]:
         started = time.monotonic()
         log = out / "logs" / f"{student}.log"
-        log.write_text("", encoding="utf-8")
-        _run(_nbgrader("db", "student", "add", student), out, env, 120, log)
         target = out / "submitted" / student / assignment
         if target.exists():
             shutil.rmtree(target)
@@ -255,10 +263,32 @@ def grade_class(assignment: str, submissions: Path, out: Path, *, check_timeout:
         shutil.copyfile(release_notebook, target / info["notebook"])
         code, output = _run(_nbgrader("autograde", assignment, "--student", student, "--force"),
                             out, env, student_timeout, log)
-        statuses[student] = "graded" if code == 0 else ("grader timeout" if code == 124 else "grader error")
+        if code == 0:
+            status = "graded"
+        elif code == 124:
+            status = "grader timeout"
+        else:
+            status = "database busy" if "database is locked" in output else "grader error"
+        return student, time.monotonic() - started, status
+
+    statuses: dict[str, str] = {}
+    start_all = time.monotonic()
+    for student in students:
+        (out / "logs" / f"{student}.log").write_text("", encoding="utf-8")
+    done = 0
+    # Students are independent: with jobs > 1, several autograde processes run at once (each with
+    # its own kernel and check workers). They share nbgrader's SQLite gradebook, whose writes are
+    # short; one that still finds the database locked is graded again, alone, at the end.
+    with concurrent.futures.ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for student, seconds, status in pool.map(grade_one, students):
+            done += 1
+            statuses[student] = status
+            if progress:
+                print(f"[{done}/{len(students)}] {student}: {status} ({seconds:.1f} s)", flush=True)
+    for student in [s for s, status in statuses.items() if status == "database busy"]:
+        _, seconds, statuses[student] = grade_one(student)
         if progress:
-            print(f"[{number}/{len(students)}] {student}: {statuses[student]} "
-                  f"({time.monotonic() - started:.1f} s)", flush=True)
+            print(f"[again] {student}: {statuses[student]} ({seconds:.1f} s)", flush=True)
 
     _run(_nbgrader("generate_feedback", assignment, "--force"), out, env, 600, out / "logs" / "_feedback.log")
     # nbgrader copies the graded folder's other files next to the report; the report is the feedback.
@@ -314,9 +344,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, required=True, help="the nbgrader course folder to write")
     parser.add_argument("--check-timeout", type=float, help="seconds per check (default 120)")
     parser.add_argument("--memory-mb", type=int, help="address-space limit per check (default 6144)")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="students graded at once (default 1; up to the number of cores is sensible)")
     args = parser.parse_args(argv)
     rows = grade_class(args.assignment, args.submissions, args.out, check_timeout=args.check_timeout,
-                       memory_mb=args.memory_mb)
+                       memory_mb=args.memory_mb, jobs=args.jobs)
     width = max(len(r["student_id"]) for r in rows)
     for row in rows:
         print(f"  {row['student_id']:<{width}}  {row['score']:g}/{row['max_score']:g}  {row['status']}")

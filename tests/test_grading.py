@@ -74,7 +74,7 @@ def test_grade_a_synthetic_class(assignment, tmp_path):
     submissions, out = tmp_path / "submissions", tmp_path / "run"
     looping_function = _make_class(assignment, submissions)
     rows = {r["student_id"]: r for r in grade_class(assignment, submissions, out,
-                                                    check_timeout=CHECK_TIMEOUT, progress=True)}
+                                                    check_timeout=CHECK_TIMEOUT, jobs=2, progress=True)}
     total = ASSIGNMENTS[assignment]["total_points"]
     assert set(rows) == {"complete", "stubs", "partial", "loops", "exits", "tampers"}
     assert all(r["status"] == "graded" for r in rows.values()), rows
@@ -127,3 +127,31 @@ def test_release_carries_stubs_not_solutions(assignment, tmp_path):
     released = [c.source for c in nbformat.read(folder / info["notebook"], as_version=4).cells]
     self_study = [c.source for c in nbformat.read(REPO / "notebooks" / info["notebook"], as_version=4).cells]
     assert released == self_study
+
+
+@pytest.mark.slow
+def test_a_student_who_meets_a_locked_gradebook_is_graded_again(tmp_path, monkeypatch):
+    """With --jobs, two autograde processes may meet on the SQLite gradebook: no grade is lost."""
+    import grading.grade as grade
+
+    assignment = "01_tokenization"
+    submissions = tmp_path / "submissions"
+    for student in ("ann", "ben"):
+        folder = submissions / student
+        shutil.copytree(REPO / "grading" / "nbgrader" / "source" / assignment / "course_lib", folder / "course_lib")
+        shutil.copyfile(REPO / "solutions" / "course_lib" / "tokenization.py", folder / "course_lib" / "tokenization.py")
+    real_run, failed = grade._run, []
+
+    def flaky_run(command, *args, **kwargs):
+        if "autograde" in command and "ann" in command and not failed:
+            failed.append(True)
+            return 1, "sqlite3.OperationalError: database is locked"
+        return real_run(command, *args, **kwargs)
+
+    monkeypatch.setattr(grade, "_run", flaky_run)
+    rows = {r["student_id"]: r for r in grade.grade_class(assignment, submissions, tmp_path / "run",
+                                                          check_timeout=CHECK_TIMEOUT, jobs=2)}
+    assert failed, "the locked gradebook was never simulated"
+    total = ASSIGNMENTS[assignment]["total_points"]
+    assert rows["ann"]["status"] == "graded" and rows["ann"]["score"] == total, rows["ann"]
+    assert rows["ben"]["score"] == total, rows["ben"]
