@@ -14,8 +14,7 @@ check runs in a fresh worker process (`grading.check_worker`) with:
   folders. Without bwrap the limits above still hold (the grader says which mode it used).
 
 The worker reports its verdict as one JSON line on a pipe (``COURSE_RESULT_FD``) that only it and
-this process hold;
-output the student's code prints goes to a capped log, never into the verdict.
+this process hold; output the student's code prints goes to a capped log, never into the verdict.
 """
 
 from __future__ import annotations
@@ -65,7 +64,7 @@ def _bwrap_prefix(workdir: Path) -> list[str]:
             "--unshare-all", "--die-with-parent", "--new-session"]
     # The private /tmp must not hide what the worker needs when it lives under /tmp (a venv, a
     # clone of the course): bind Python's installation and the course repository back, read-only.
-    for needed in {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent, REPO}:
+    for needed in sorted({Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent, REPO}):
         if needed.exists():
             args += ["--ro-bind", str(needed), str(needed)]
     hide = [Path(p) for p in os.environ.get("COURSE_SANDBOX_HIDE", "").split(os.pathsep) if p]
