@@ -56,6 +56,20 @@ def test_mutant_is_caught(path):
         assert len(result.message) > 20, f"message too thin to act on: {result.message!r}"
 
 
+@pytest.mark.parametrize("path", MUTANTS, ids=[f"{p.parent.name}/{p.stem}" for p in MUTANTS])
+def test_one_bug_costs_points_once(path):
+    """A bug in one exercise fails that exercise's test cell only: every other public and hidden
+    check passes (earlier exercises are held fixed with the instructor's oracles)."""
+    module = mutant(path)
+    caught_by = set(getattr(module, "CAUGHT_BY", []))
+    module_name = path.parent.name
+    for hidden, names in ((False, [n for m, n in PUBLIC if m == module_name]),
+                          (True, [n for m, n in HIDDEN if m == module_name])):
+        for name in set(names) - caught_by:
+            result = run_check(name, impl=module, hidden=hidden)
+            assert result.passed, f"{path.name} also costs {name}{' (hidden)' if hidden else ''}: {result}"
+
+
 def test_every_exercise_has_a_mutant():
     """Each public check catches at least one mutant, so no check is decorative."""
     caught = set()
