@@ -8,7 +8,7 @@ seed, so a failure can be replayed.
 
 ``ORACLES`` (at the end of the oracle section) maps exercise names to those versions, with the
 signatures of ``course_lib.tokenization``. The public checks hold earlier exercises fixed with
-them (``framework.hold_fixed``), and so do these hidden checks (`_held_fixed`): while the check
+them (``framework.hold_fixed``), and so do these hidden checks: while the check
 of an exercise runs, the functions of earlier sections that it calls are the oracles, so one bug
 costs one exercise.
 """
@@ -16,7 +16,6 @@ costs one exercise.
 from __future__ import annotations
 
 import codecs
-import contextlib
 import json
 import operator
 import random
@@ -26,7 +25,7 @@ import time
 from pathlib import Path
 from types import ModuleType
 
-from course_lib.checks.framework import CheckFailed, expect, expect_equal, hidden_check
+from course_lib.checks.framework import CheckFailed, expect, expect_equal, hidden_check, hold_fixed
 
 ROUNDS = 8
 GPT2_LIKE = r"""'(?:[sdmt]|ll|ve|re)| ?[^\W\d_]+| ?\d+| ?(?:[^\s\w]|_)+|\s+(?!\S)|\s+"""
@@ -243,19 +242,6 @@ def _make_merges(words, merges=None) -> dict:
     return merges
 
 
-@contextlib.contextmanager
-def _held_fixed(impl: ModuleType, *names: str):
-    """Within the block, `impl`'s functions `names` are the ORACLES (put back afterwards)."""
-    saved = {name: getattr(impl, name) for name in names}
-    try:
-        for name in names:
-            setattr(impl, name, ORACLES[name])
-        yield impl
-    finally:
-        for name, value in saved.items():
-            setattr(impl, name, value)
-
-
 # ---------------------------------------------------------------------------------------------
 # Random text
 # ---------------------------------------------------------------------------------------------
@@ -402,7 +388,7 @@ def hidden_incremental_counts(impl: ModuleType) -> None:
     """IncrementalPairCounts on random chunks with multiplicities: counts, where and most_frequent after every merge."""
     seed = _seed()
     rng = random.Random(seed)
-    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
+    with hold_fixed("tokenization", impl, "get_pair_counts", "merge_pair"):
         for _ in range(ROUNDS):
             chunks = [[rng.randrange(4) for _ in range(rng.randint(1, 12))] for _ in range(rng.randint(1, 15))]
             freqs = [rng.randint(1, 5) for _ in chunks]
@@ -429,7 +415,7 @@ def hidden_train_bpe(impl: ModuleType) -> None:
     """Random texts with many ties (fresh seed), long runs, Unicode, empty text, no pre-split."""
     seed = _seed()
     rng = random.Random(seed)
-    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
+    with hold_fixed("tokenization", impl, "get_pair_counts", "merge_pair"):
         _compare_training(impl, "", 300, GPT2_LIKE, "train_bpe('', 300)")
         _compare_training(impl, "a" * 1000, 270, None, "train_bpe('a' * 1000, 270, split_pattern=None)")
         _compare_training(impl, "a" * 37 + " " + "a" * 64 + " aaa", 280, SIMPLE_PATTERN, "train_bpe('aaa...', 280)")
@@ -464,7 +450,7 @@ def hidden_train_bpe_speed(impl: ModuleType) -> None:
     merges_wanted = 512 - 256
     chunks = [list(_utf8(c)) for c in re.findall(impl.GPT4_SPLIT_PATTERN, text)]
     step = min(_naive_step_seconds(chunks) for _ in range(2))
-    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
+    with hold_fixed("tokenization", impl, "get_pair_counts", "merge_pair"):
         started = time.perf_counter()
         merges, _ = impl.train_bpe(text, 512)
         seconds = time.perf_counter() - started
@@ -506,7 +492,7 @@ def hidden_encode(impl: ModuleType) -> None:
     seed = _seed()
     rng = random.Random(seed)
     patterns = [impl.GPT4_SPLIT_PATTERN, GPT2_LIKE, None]
-    with _held_fixed(impl, "get_pair_counts", "merge_pair"):
+    with hold_fixed("tokenization", impl, "get_pair_counts", "merge_pair"):
         runs = _make_merges(["aa", "aaaa", "aaaaaaaa"])
         for n in (1, 2, 3, 7, 8, 9, 100):
             expect_equal(impl.encode("a" * n, runs), _naive_encode("a" * n, runs, impl.GPT4_SPLIT_PATTERN),
@@ -589,7 +575,7 @@ def hidden_tokenizer(impl: ModuleType) -> None:
     """Save/load with random merges in shuffled order, random special tokens and patterns (fresh seed); bad files refused."""
     seed = _seed()
     rng = random.Random(seed)
-    with _held_fixed(impl, "get_pair_counts", "merge_pair", "encode_chunk", "encode", "decode"), \
+    with hold_fixed("tokenization", impl, "get_pair_counts", "merge_pair", "encode_chunk", "encode", "decode"), \
             tempfile.TemporaryDirectory(prefix="course-hidden-") as directory:
         for round_ in range(ROUNDS // 2):
             merges = _random_merges(rng)
