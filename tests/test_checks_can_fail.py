@@ -24,7 +24,7 @@ def test_reference_passes_hidden(module, name):
     assert result.passed, str(result)
 
 
-def test_every_public_check_has_a_hidden_twin_or_is_listed():
+def test_hidden_checks_have_public_twins():
     public = {n for _, n in PUBLIC}
     hidden = {n for _, n in HIDDEN}
     assert hidden <= public, f"hidden checks without a public check: {sorted(hidden - public)}"
