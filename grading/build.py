@@ -1,6 +1,6 @@
 """Build every student-facing file from the single source in ``solutions/``.
 
-    python -m grading build            # regenerate course_lib/, notebooks/ and grading/nbgrader/source/
+    python -m grading build            # regenerate course_lib/ and notebooks/ (course developers only)
     python -m grading build --check    # exit 1 (and list the files) if anything is out of date
 
 What it reads:
@@ -15,17 +15,16 @@ What it reads:
   function, the notebook section and the hint. Outside a function it becomes a comment.
 * ``solutions/notebooks/NN_name.py`` - an instructor notebook in "percent" format (below).
 
-What it writes (all committed; CI rebuilds and fails on any difference):
+What it writes (committed, because a learner who clones the repo needs them; CI rebuilds and
+fails on any difference):
 
 * ``course_lib/``                              the student package (stubs)
 * ``notebooks/NN_name.ipynb``                  the student notebooks: solutions and hidden tests
                                                removed, no outputs
-* ``grading/nbgrader/source/NN_name/``         nbgrader's source: the instructor notebook with
-                                               nbgrader metadata, plus the *student* package (nbgrader
-                                               copies non-notebook files into a release verbatim, so
-                                               the release must get stubs, not the reference)
-* ``grading/nbgrader/assignments.json``        per assignment: the modules students edit, the tests
-                                               and their points (read by the nbgrader config and the grader)
+
+What it does NOT write: nbgrader's source tree and the per-assignment package are assembled on
+demand by ``python -m grading release|grade`` (`write_package`, `write_instructor_notebook`,
+`assignments_info`), so no generated copy of the package is committed.
 
 The percent format: cells start with a header line.
 
@@ -67,6 +66,7 @@ END_SOLUTION = re.compile(r"^[ \t]*### END SOLUTION\s*$")
 BEGIN_HIDDEN = "### BEGIN HIDDEN TESTS"
 END_HIDDEN = "### END HIDDEN TESTS"
 CELL_HEADER = re.compile(r"^# %%(?:\s*\[(?P<spec>[^\]]*)\])?\s*$")
+CELL_HEADER_LIKE = re.compile(r"^# %%")
 
 IGNORED_NAMES = {"__pycache__", ".ipynb_checkpoints", ".pytest_cache"}
 
@@ -207,7 +207,10 @@ def _parse_spec(spec: str, filename: str, line: int) -> dict:
             if word == "hidden":
                 result["hidden"] = True
             elif word.startswith("points="):
-                result["points"] = float(word.split("=", 1)[1])
+                try:
+                    result["points"] = float(word.split("=", 1)[1])
+                except ValueError:
+                    raise BuildError(f"{filename}:{line}: points must be a number, not {word!r}") from None
             else:
                 raise BuildError(f"{filename}:{line}: unknown test option {word!r}")
         if result["points"] is None or result["points"] <= 0:
@@ -248,8 +251,24 @@ def parse_notebook_source(text: str, filename: str = "<notebook>") -> list[Sourc
             line=current["line"],
         ))
 
+    hidden_open = None
     for number, raw in enumerate(text.splitlines(), start=1):
+        for marker in (BEGIN_HIDDEN, END_HIDDEN, "### BEGIN SOLUTION", "### END SOLUTION"):
+            if marker in raw and not raw.strip().startswith(marker):
+                raise BuildError(f"{filename}:{number}: {marker!r} must start its own line")
+        if raw.strip() == BEGIN_HIDDEN:
+            if hidden_open is not None:
+                raise BuildError(f"{filename}:{number}: BEGIN HIDDEN TESTS inside another (opened at line {hidden_open})")
+            hidden_open = number
+        elif raw.strip() == END_HIDDEN:
+            if hidden_open is None:
+                raise BuildError(f"{filename}:{number}: END HIDDEN TESTS without a BEGIN")
+            hidden_open = None
         header = CELL_HEADER.match(raw)
+        if CELL_HEADER_LIKE.match(raw) and not header:
+            raise BuildError(f"{filename}:{number}: malformed cell header {raw.strip()!r}")
+        if header and hidden_open is not None:
+            raise BuildError(f"{filename}:{hidden_open}: BEGIN HIDDEN TESTS is never closed")
         if header:
             close()
             current = _parse_spec(header.group("spec") or "", filename, number)
@@ -258,11 +277,32 @@ def parse_notebook_source(text: str, filename: str = "<notebook>") -> list[Sourc
         elif current is not None:
             body.append(raw)
     close()
+    if hidden_open is not None:
+        raise BuildError(f"{filename}:{hidden_open}: BEGIN HIDDEN TESTS is never closed")
+    for cell in cells:
+        if cell.kind in ("code", "setup", "test", "exercise"):
+            _check_notebook_regions(cell, filename)
     names = [c.name for c in cells if c.kind == "test"]
     duplicates = {n for n in names if names.count(n) > 1}
     if duplicates:
         raise BuildError(f"{filename}: test cells repeat {sorted(duplicates)}")
     return cells
+
+
+def _check_notebook_regions(cell: SourceCell, filename: str) -> None:
+    """Solution markers in a notebook cell must pair up (an unclosed one would delete the rest)."""
+    open_at = None
+    for offset, line in enumerate(cell.source.split("\n")):
+        if BEGIN_SOLUTION.match(line):
+            if open_at is not None:
+                raise BuildError(f"{filename}:{cell.line + 1 + offset}: BEGIN SOLUTION inside another region")
+            open_at = offset
+        elif END_SOLUTION.match(line):
+            if open_at is None:
+                raise BuildError(f"{filename}:{cell.line + 1 + offset}: END SOLUTION without a BEGIN")
+            open_at = None
+    if open_at is not None:
+        raise BuildError(f"{filename}:{cell.line + 1 + open_at}: BEGIN SOLUTION is never closed")
 
 
 def test_cell_source(cell: SourceCell) -> str:
@@ -398,36 +438,99 @@ def _write_notebook(nb: nbformat.NotebookNode, path: Path) -> None:
     path.write_text(nbformat.writes(nb) + "\n", encoding="utf-8")
 
 
-def build_into(staging: Path) -> dict:
-    """Write the whole generated tree under `staging` (mirroring the repo); return assignments."""
-    _student_package(staging / "course_lib")
+def _notebook_cells(source: Path) -> list[SourceCell]:
+    return parse_notebook_source(source.read_text(encoding="utf-8"), str(source.relative_to(REPO)))
+
+
+def assignments_info() -> dict[str, dict]:
+    """Per assignment ("05_encoder"): its notebook, the modules students edit, the test cells and
+    their points. Computed from solutions/ (nothing generated to drift)."""
     assignments: dict[str, dict] = {}
     for source in notebook_sources():
-        stem = source.stem
-        cells = parse_notebook_source(source.read_text(encoding="utf-8"), str(source.relative_to(REPO)))
-        instructor = instructor_notebook(cells, stem)
-        _write_notebook(student_notebook(instructor), staging / "notebooks" / f"{stem}.ipynb")
-        assignment_dir = staging / "grading" / "nbgrader" / "source" / stem
-        _write_notebook(instructor, assignment_dir / f"{stem}.ipynb")
-        _student_package(assignment_dir / "course_lib")
-        tests = [c for c in cells if c.kind == "test"]
-        modules = sorted({c.name.split(".", 1)[0] for c in tests})
-        assignments[stem] = {
-            "notebook": f"{stem}.ipynb",
+        tests = [c for c in _notebook_cells(source) if c.kind == "test"]
+        modules = list(dict.fromkeys(c.name.split(".", 1)[0] for c in tests))
+        assignments[source.stem] = {
+            "notebook": f"{source.stem}.ipynb",
             "modules": modules,
             "student_files": [f"course_lib/{m}.py" for m in modules],
             "tests": [{"grade_id": grade_id(c), "check": c.name, "points": c.points, "hidden": c.hidden}
                       for c in tests],
             "total_points": sum(c.points for c in tests),
         }
-    target = staging / "grading" / "nbgrader" / "assignments.json"
-    target.parent.mkdir(parents=True, exist_ok=True)
-    target.write_text(json.dumps(assignments, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     return assignments
 
 
+def earlier_modules(assignment: str) -> list[str]:
+    """Exercise modules of the assignments before `assignment` (by notebook number)."""
+    info = assignments_info()
+    return [m for name in sorted(info) if name < assignment for m in info[name]["modules"]]
+
+
+def later_modules(assignment: str) -> list[str]:
+    info = assignments_info()
+    return [m for name in sorted(info) if name > assignment for m in info[name]["modules"]]
+
+
+def write_package(target: Path, *, stub_modules: list[str] | None = None, reference_modules: list[str] = (),
+                  leave_out: list[str] = ()) -> None:
+    """Write a ``course_lib`` package into `target` (a fresh folder): exercise modules in
+    `reference_modules` as the reference, those in `leave_out` (and their checks) omitted, every
+    other file with its solution regions turned into stubs."""
+    leave = set(leave_out)
+    for path in _iter_files(SOLUTIONS / "course_lib"):
+        relative = path.relative_to(SOLUTIONS / "course_lib")
+        parts = relative.parts
+        module = relative.stem
+        if relative.suffix == ".py" and ((len(parts) == 1 and module in leave)
+                                          or (len(parts) == 2 and parts[0] == "checks" and module in leave)):
+            continue
+        out = target / relative
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if path.suffix == ".py" and not (len(parts) == 1 and module in reference_modules):
+            text = path.read_text(encoding="utf-8")
+            out.write_text(stub_python(text, str(path.relative_to(REPO))), encoding="utf-8")
+        else:
+            shutil.copyfile(path, out)
+
+
+def write_instructor_notebook(assignment: str, path: Path) -> None:
+    """nbgrader's source notebook of `assignment` (solutions and hidden tests present)."""
+    source = SOLUTIONS / "notebooks" / f"{assignment}.py"
+    _write_notebook(instructor_notebook(_notebook_cells(source), assignment), path)
+
+
+def secret_lines(modules: list[str] | None = None, min_length: int = 24) -> set[str]:
+    """Distinctive lines that students never receive: the hidden checks of `modules` (all if
+    None) and the bodies of the solution regions of the reference package, minus every line
+    that also appears in what students do receive."""
+    hidden_dir = REPO / "grading" / "hidden"
+    secrets: set[str] = set()
+    for path in sorted(hidden_dir.glob("*.py")):
+        if modules is None or path.stem in modules:
+            secrets.update(line.strip() for line in path.read_text(encoding="utf-8").splitlines())
+    public: set[str] = set()
+    for path in _iter_files(SOLUTIONS / "course_lib"):
+        if path.suffix != ".py":
+            continue
+        text = path.read_text(encoding="utf-8")
+        regions = solution_regions(text, str(path))
+        inside = {i for r in regions for i in range(r.start, r.end)}
+        for number, line in enumerate(text.splitlines()):
+            (secrets if number in inside else public).add(line.strip())
+    return {s for s in secrets - public if len(s) >= min_length and not s.startswith("#")}
+
+
+def build_into(staging: Path) -> dict:
+    """Write the whole generated tree under `staging` (mirroring the repo); return assignments."""
+    _student_package(staging / "course_lib")
+    for source in notebook_sources():
+        instructor = instructor_notebook(_notebook_cells(source), source.stem)
+        _write_notebook(student_notebook(instructor), staging / "notebooks" / f"{source.stem}.ipynb")
+    return assignments_info()
+
+
 # The generated roots, relative to the repo: everything under them belongs to the build.
-GENERATED = ["course_lib", "notebooks", "grading/nbgrader/source", "grading/nbgrader/assignments.json"]
+GENERATED = ["course_lib", "notebooks"]
 
 
 def _generated_files(root: Path) -> set[str]:

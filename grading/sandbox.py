@@ -1,193 +1,224 @@
-"""Run one check on a student's code in a separate, limited process.
+"""Start a worker process for one student's code, limited and (where possible) sandboxed.
 
-The autograder never imports student code into a process that judges. Each test cell of an
-assignment calls ``check(name)``; in grading mode (``COURSE_GRADING=1``) that comes here, and the
-check runs in a fresh worker process (`grading.check_worker`) with:
+The judge (`grading.grade`) never imports student code. For each student it starts one worker,
+``course_lib.checks.worker``, sends it the student's files *as text*, and runs every check of the
+assignment through it (`course_lib.checks.remote.PipeConnection`). The worker has:
 
-* a wall-clock limit (``COURSE_CHECK_TIMEOUT`` seconds, default 120): an infinite loop costs that
-  exercise, not the class;
-* an address-space limit (``COURSE_CHECK_MEMORY_MB``, default 6144) and a file-size limit;
-* its own session, so that a timeout kills every process it started;
-* when Debian's ``bwrap`` (bubblewrap) is installed and ``COURSE_SANDBOX`` is not ``none``: a
-  read-only file system, no network, private /tmp, /proc and process namespace, and the course
-  directory (gradebook, other students' work) and the reference solutions hidden behind empty
-  folders. Without bwrap the limits above still hold (the grader says which mode it used).
-
-The worker reports its verdict as one JSON line on a pipe (``COURSE_RESULT_FD``) that only it and
-this process hold; output the student's code prints goes to a capped log, never into the verdict.
+* its own process session, killed as a whole when the student is done, when a check runs past
+  its time, or when the student's total time budget is used up;
+* limits on address space (``--memory-mb``), file size, core dumps and CPU time;
+* ``python -I``: no PYTHONPATH, no user site, no current directory on ``sys.path``;
+* in mode ``bwrap`` (Debian's bubblewrap, the default when ``bwrap`` works): a read-only file
+  system, no network, its own PID/IPC/UTS namespaces, a small private ``/tmp``, no capabilities,
+  and the course repository (solutions, hidden checks, ``.git``), the grading folder (gradebook),
+  the submissions folder and the home directory replaced by empty folders. It sees only Python,
+  its libraries and the assignment's released package (the *worker root*).
+* in mode ``rlimit`` (no bubblewrap: macOS, a plain Linux box) the limits above only; the
+  worker can read and write what the instructor can. `grade` refuses this mode unless told
+  ``--allow-unsandboxed`` (see grading/README.md: what each mode protects).
 """
 
 from __future__ import annotations
 
-import json
+import ctypes
 import os
 import resource
-import secrets
 import shutil
 import signal
 import subprocess
 import sys
-import tempfile
+import time
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from course_lib.checks.remote import (
+    CheckTimeout,
+    PipeConnection,
+    ProtocolError,
+    StudentError,
+    WorkerGone,
+    _student_error,
+)
+
 REPO = Path(__file__).resolve().parent.parent
-OUTPUT_LIMIT = 64 * 1024  # characters of the worker's output kept for the message
 
 
-def limits(environ=None) -> dict:
-    """The limits in force, read from `environ` (default: this process's environment)."""
-    environ = os.environ if environ is None else environ
+@dataclass
+class Limits:
+    """What one student's worker may use."""
 
-    def number(name: str, default: float) -> float:
-        try:
-            return float(environ.get(name, default))
-        except ValueError:
-            raise ValueError(f"{name} must be a number, not {environ.get(name)!r}") from None
+    memory_mb: int = 4096          # address space per process
+    file_mb: int = 16              # largest file it may write (its log included)
+    import_timeout: float = 60.0   # seconds to import torch and the student's modules
+    timeout_scale: float = 1.0     # multiplies every check's own timeout
+    student_budget: float = 300.0  # seconds for all of one student's checks together
+    tmp_mb: int = 16               # size of the private /tmp (bwrap mode)
 
-    return {
-        "timeout": number("COURSE_CHECK_TIMEOUT", 120),
-        "memory_mb": int(number("COURSE_CHECK_MEMORY_MB", 6144)),
-        "file_mb": int(number("COURSE_CHECK_FILE_MB", 64)),
-    }
+
+def bwrap_works() -> bool:
+    """True when bubblewrap is installed and can start a process here (cached)."""
+    global _BWRAP_WORKS
+    if _BWRAP_WORKS is None:
+        if not shutil.which("bwrap"):
+            _BWRAP_WORKS = False
+        else:
+            try:
+                done = subprocess.run(["bwrap", "--ro-bind", "/", "/", "--unshare-all", "--die-with-parent",
+                                       "true"], capture_output=True, timeout=30)
+                _BWRAP_WORKS = done.returncode == 0
+            except (OSError, subprocess.TimeoutExpired):
+                _BWRAP_WORKS = False
+    return _BWRAP_WORKS
+
+
+_BWRAP_WORKS: bool | None = None
 
 
 def sandbox_mode() -> str:
-    """'bwrap' when bubblewrap is usable and allowed, else 'rlimit'."""
+    """'bwrap' when bubblewrap works and ``COURSE_SANDBOX`` is not ``none``, else 'rlimit'."""
     if os.environ.get("COURSE_SANDBOX", "auto") == "none":
         return "rlimit"
-    return "bwrap" if shutil.which("bwrap") else "rlimit"
+    return "bwrap" if bwrap_works() else "rlimit"
 
 
-def _bwrap_prefix(workdir: Path) -> list[str]:
-    """bubblewrap arguments: read-only root, hidden course dir and solutions, private /tmp."""
-    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp",
-            "--unshare-all", "--die-with-parent", "--new-session"]
-    # The private /tmp must not hide what the worker needs when it lives under /tmp (a venv, a
-    # clone of the course): bind Python's installation and the course repository back, read-only.
-    for needed in sorted({Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent, REPO}):
-        if needed.exists():
-            args += ["--ro-bind", str(needed), str(needed)]
-    hide = [Path(p) for p in os.environ.get("COURSE_SANDBOX_HIDE", "").split(os.pathsep) if p]
-    hide.append(REPO / "solutions")
-    for path in hide:
+def become_subreaper() -> None:
+    """Orphaned descendants of workers (double-forked daemons) are re-parented to this process,
+    so that `kill_orphans` can find and stop them (Linux; a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        try:
+            ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+        except (OSError, AttributeError):
+            pass
+
+
+def _children_of(pid: int) -> list[int]:
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children", encoding="ascii") as handle:
+            return [int(p) for p in handle.read().split()]
+    except OSError:
+        return []
+
+
+def kill_orphans(keep: set[int]) -> int:
+    """Kill this process's direct children that are not in `keep` (re-parented orphans of
+    student code, since we are a subreaper). Returns how many were killed."""
+    killed = 0
+    for child in _children_of(os.getpid()):
+        if child not in keep:
+            try:
+                os.kill(child, signal.SIGKILL)
+                killed += 1
+            except ProcessLookupError:
+                pass
+    return killed
+
+
+def _bwrap_prefix(worker_root: Path, hide: list[Path], tmp_mb: int) -> list[str]:
+    args = ["bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+            "--size", str(tmp_mb * 2**20), "--tmpfs", "/tmp",
+            "--unshare-all", "--die-with-parent", "--new-session", "--cap-drop", "ALL"]
+    hidden = []
+    for path in [REPO, *hide, Path.home()]:
+        path = Path(path).resolve()
+        if path.exists() and path != Path("/") and path not in hidden:
+            hidden.append(path)
+    for path in sorted(hidden, key=lambda p: len(p.parts)):
+        args += ["--tmpfs", str(path)]
+    # What the worker needs, back on top of the hidden folders, read-only.
+    needed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
+              Path(sys.executable).resolve().parent, worker_root.resolve()}
+    for path in sorted(needed, key=lambda p: len(p.parts)):
         if path.exists():
-            args += ["--tmpfs", str(path)]
-    # The student's own folder stays visible (read-only), even inside a hidden course directory.
-    args += ["--ro-bind", str(workdir), str(workdir)]
-    hidden_checks = os.environ.get("COURSE_HIDDEN_CHECKS")
-    if hidden_checks and Path(hidden_checks).exists():
-        args += ["--ro-bind", hidden_checks, hidden_checks]
-    args += ["--chdir", str(workdir)]
+            args += ["--ro-bind", str(path), str(path)]
+    args += ["--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--chdir", "/tmp"]
     return args
 
 
-def _set_limits(memory_mb: int, file_mb: int) -> None:  # runs in the child before exec
-    resource.setrlimit(resource.RLIMIT_AS, (memory_mb * 2**20, memory_mb * 2**20))
-    resource.setrlimit(resource.RLIMIT_FSIZE, (file_mb * 2**20, file_mb * 2**20))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+WORKER_BOOT = ("import sys; sys.path[:0] = [sys.argv[1]]; "
+               "from course_lib.checks.worker import main; sys.exit(main(sys.argv[2:]))")
 
 
-# Verdicts the worker gave ahead of being asked: a test cell asks for the public check, then
-# the hidden one; one worker answers both (half the process start-ups). This cache lives in the
-# judging kernel, which never imports student code.
-_ANSWERED: dict[tuple[str, str, bool], "object"] = {}
+@dataclass
+class StudentWorker:
+    """One running worker for one student's modules."""
 
+    worker_root: Path
+    sources: dict[str, str]
+    order: list[str]
+    log_path: Path
+    limits: Limits = field(default_factory=Limits)
+    mode: str = "rlimit"
+    hide: list[Path] = field(default_factory=list)
+    process: subprocess.Popen | None = None
+    connection: PipeConnection | None = None
+    import_errors: dict[str, StudentError] = field(default_factory=dict)
 
-def run_check_isolated(name: str, hidden: bool = False, workdir: str | os.PathLike | None = None):
-    """Run the checks called `name` on the `course_lib` found in `workdir` (default: the current
-    directory) in a limited worker process; return a `CheckResult` (never raises for student faults).
+    def start(self) -> None:
+        """Start the worker and install the student's modules. Raises CheckTimeout if the
+        import does not finish in time, WorkerGone if the process dies first."""
+        to_worker_r, to_worker_w = os.pipe()
+        from_worker_r, from_worker_w = os.pipe()
+        command = [sys.executable, "-I", "-c", WORKER_BOOT, str(self.worker_root),
+                   str(to_worker_r), str(from_worker_w)]
+        if self.mode == "bwrap":
+            command = _bwrap_prefix(self.worker_root, self.hide, self.limits.tmp_mb) + command
+        env = {"PATH": "/usr/bin:/bin", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1",
+               "PYTHONDONTWRITEBYTECODE": "1", "COURSE_DEVICE": "cpu", "COURSE_MODE": "smoke",
+               "MPLBACKEND": "agg", "LANG": "C.UTF-8", "HOME": "/tmp"}
+        limits = self.limits
+        cpu_seconds = int(limits.import_timeout + limits.student_budget * 2 + 30)
 
-    When hidden checks are available (``COURSE_HIDDEN_CHECKS``), asking for the public check also
-    runs the hidden one in the same worker and keeps its verdict for the call that follows.
-    """
-    workdir = Path(workdir or os.getcwd()).resolve()
-    key = (str(workdir), name, hidden)
-    if key in _ANSWERED:
-        return _ANSWERED.pop(key)
-    both = not hidden and bool(os.environ.get("COURSE_HIDDEN_CHECKS"))
-    flags = ["--public", "--hidden"] if both else (["--hidden"] if hidden else ["--public"])
-    results = _run_worker(name, flags, workdir)
-    if both:
-        _ANSWERED[(str(workdir), name, True)] = results[True]
-    return results[hidden]
+        def limit_child() -> None:  # runs in the child, before exec
+            resource.setrlimit(resource.RLIMIT_AS, (limits.memory_mb * 2**20,) * 2)
+            resource.setrlimit(resource.RLIMIT_FSIZE, (limits.file_mb * 2**20,) * 2)
+            resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_seconds, cpu_seconds))
 
-
-def _run_worker(name: str, flags: list[str], workdir: Path) -> dict:
-    """Start one worker for `flags` and return {hidden: CheckResult} for each flag."""
-    from course_lib.checks.framework import CheckResult
-
-    lim = limits()
-    nonce = secrets.token_hex(16)
-    env = {k: v for k, v in os.environ.items() if not k.startswith("COURSE_SANDBOX")}
-    # The student's course_lib first, then the course repository (for `grading` itself).
-    env["PYTHONPATH"] = os.pathsep.join([str(workdir), str(REPO)])
-    env["COURSE_GRADING"] = "0"  # inside the worker, checks run in-process
-    env["PYTHONDONTWRITEBYTECODE"] = "1"
-    env.setdefault("OMP_NUM_THREADS", "1")
-    command = [sys.executable, "-m", "grading.check_worker", name, *flags]
-    if sandbox_mode() == "bwrap":
-        command = _bwrap_prefix(workdir) + command
-    read_end, write_end = os.pipe()
-    env["COURSE_RESULT_FD"] = str(write_end)  # the worker writes its verdict here
-
-    def child_setup() -> None:
-        _set_limits(lim["memory_mb"], lim["file_mb"])
-
-    with tempfile.TemporaryFile(mode="w+b") as log:
-        try:
-            process = subprocess.Popen(
-                command, cwd=workdir, env=env, stdin=subprocess.PIPE, stdout=log, stderr=subprocess.STDOUT,
-                pass_fds=(write_end,), preexec_fn=child_setup, start_new_session=True,
-            )
-        except OSError as err:
-            os.close(read_end)
-            os.close(write_end)
-            failed = CheckResult(name, False, f"the grader could not start the check ({err})", "error")
-            return {flag == "--hidden": failed for flag in flags}
-        os.close(write_end)
-        try:
-            process.stdin.write((nonce + "\n").encode())
-            process.stdin.close()
-        except BrokenPipeError:
-            pass
-        timed_out = False
-        try:
-            process.wait(timeout=lim["timeout"])
-        except subprocess.TimeoutExpired:
-            timed_out = True
+        self.log_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_path, "ab") as log:
             try:
-                os.killpg(process.pid, signal.SIGKILL)
-            except ProcessLookupError:
-                pass
-            process.wait()
-        with os.fdopen(read_end, "rb") as pipe:
-            raw = pipe.read(1_000_000).decode("utf-8", errors="replace")
-        log.seek(0, os.SEEK_END)
-        size = log.tell()
-        log.seek(max(0, size - OUTPUT_LIMIT))
-        output = log.read().decode("utf-8", errors="replace")
-
-    verdicts: dict[bool, CheckResult] = {}
-    for line in raw.splitlines():
+                self.process = subprocess.Popen(
+                    command, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, env=env,
+                    pass_fds=(to_worker_r, from_worker_w), preexec_fn=limit_child, start_new_session=True,
+                    cwd="/tmp" if self.mode == "bwrap" else str(self.worker_root))
+            finally:
+                os.close(to_worker_r)
+                os.close(from_worker_w)
+        self.connection = PipeConnection(to_worker_w, from_worker_r)
+        connection = self.connection
+        connection.deadline = time.monotonic() + limits.import_timeout
         try:
-            data = json.loads(line)
-        except json.JSONDecodeError:
-            continue
-        if isinstance(data, dict) and data.get("nonce") == nonce and "hidden" in data:
-            verdicts[bool(data["hidden"])] = CheckResult(
-                name, bool(data.get("passed")), str(data.get("message", "")), str(data.get("kind", "failed")))
-    for flag in flags:
-        hidden = flag == "--hidden"
-        if hidden in verdicts:
-            continue
-        if timed_out:
-            verdicts[hidden] = CheckResult(name, False, f"gave up after {lim['timeout']:.0f} s: your code may "
-                                           "loop forever or be far too slow", "timeout")
-            continue
-        code = process.returncode
-        why = (f"was killed by signal {-code}" if code and code < 0 else f"exited with code {code}")
-        tail = output.strip().splitlines()[-3:]
-        hint = " (out of memory?)" if "MemoryError" in output or code == -signal.SIGKILL else ""
-        verdicts[hidden] = CheckResult(name, False, f"the check's process {why} before giving a verdict{hint}"
-                                       + (": " + " | ".join(tail) if tail else ""), "crashed")
-    return verdicts
+            report = connection.request({"modules": self.sources, "order": self.order})
+        finally:
+            connection.deadline = None
+        if type(report) is not dict:
+            raise ProtocolError("the worker's import report is not a dict")
+        for name in self.order:
+            data = report.get(name)
+            if data is not None:
+                self.import_errors[name] = _student_error(data)
+
+    def stop(self) -> None:
+        """Kill the worker and everything it started; close the pipes."""
+        if self.process is not None:
+            for target in (lambda: os.killpg(self.process.pid, signal.SIGKILL),
+                           lambda: self.process.kill()):
+                try:
+                    target()
+                except (ProcessLookupError, PermissionError, OSError):
+                    pass
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:  # pragma: no cover - a process that ignores SIGKILL
+                pass
+        if self.connection is not None:
+            for fd in (self.connection.to_worker, self.connection.from_worker):
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+            self.connection = None
+
+
+__all__ = ["Limits", "StudentWorker", "sandbox_mode", "bwrap_works", "become_subreaper", "kill_orphans",
+           "CheckTimeout", "WorkerGone", "ProtocolError"]

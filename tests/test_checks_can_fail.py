@@ -7,8 +7,24 @@ from course_lib.checks.framework import load_checks, run_check
 from support import exercise_modules, mutant, mutant_paths, reference, stub
 
 MODULES = exercise_modules()
-PUBLIC = [(m, n) for m in MODULES for n in dict.fromkeys(c.name for c in load_checks(m))]
-HIDDEN = [(m, n) for m in MODULES for n in dict.fromkeys(c.name for c in load_checks(m, hidden=True))]
+BROKEN: dict[str, str] = {}  # module -> why its checks could not be loaded (a failing test below)
+
+
+def _names(module: str, hidden: bool) -> list[tuple[str, str]]:
+    try:
+        return [(module, n) for n in dict.fromkeys(c.name for c in load_checks(module, hidden=hidden))]
+    except Exception as err:  # noqa: BLE001 - one broken checks file must not hide the others' results
+        BROKEN[module] = f"{type(err).__name__}: {err}"
+        return []
+
+
+PUBLIC = [pair for m in MODULES for pair in _names(m, False)]
+HIDDEN = [pair for m in MODULES for pair in _names(m, True)]
+
+
+@pytest.mark.parametrize("module", MODULES)
+def test_checks_load(module):
+    assert module not in BROKEN, f"the checks of {module} cannot be loaded: {BROKEN.get(module)}"
 MUTANTS = mutant_paths()
 
 

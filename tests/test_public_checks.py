@@ -5,8 +5,14 @@ import pytest
 from course_lib.checks.framework import load_checks, run_check
 from support import exercise_modules
 
-NAMES = [name for module in exercise_modules()
-         for name in dict.fromkeys(c.name for c in load_checks(module))]
+def _names(module):
+    try:
+        return list(dict.fromkeys(c.name for c in load_checks(module)))
+    except Exception:  # noqa: BLE001 - reported by test_checks_can_fail.test_checks_load
+        return []
+
+
+NAMES = [name for module in exercise_modules() for name in _names(module)]
 
 
 def test_there_are_checks():
