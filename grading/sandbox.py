@@ -123,13 +123,16 @@ def _bwrap_prefix(worker_root: Path, hide: list[Path], tmp_mb: int) -> list[str]
         if path.exists() and path != Path("/") and path not in hidden:
             hidden.append(path)
     for path in sorted(hidden, key=lambda p: len(p.parts)):
-        args += ["--tmpfs", str(path)]
+        args += ["--size", str(2**20), "--tmpfs", str(path)]
     # What the worker needs, back on top of the hidden folders, read-only.
     needed = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(),
               Path(sys.executable).resolve().parent, worker_root.resolve()}
     for path in sorted(needed, key=lambda p: len(p.parts)):
         if path.exists():
             args += ["--ro-bind", str(path), str(path)]
+    # The empty folders that hide things are read-only too (no memory to fill through them).
+    for path in sorted(hidden, key=lambda p: len(p.parts)):
+        args += ["--remount-ro", str(path)]
     args += ["--setenv", "HOME", "/tmp", "--setenv", "TMPDIR", "/tmp", "--chdir", "/tmp"]
     return args
 

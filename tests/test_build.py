@@ -18,7 +18,6 @@ def test_there_are_secrets_to_protect():
 
 def test_no_solution_or_hidden_test_reaches_student_files():
     student_views = [REPO / "course_lib", REPO / "notebooks"]
-    student_views += sorted((REPO / "grading" / "nbgrader" / "source").glob("*/course_lib"))
     leaks = find_leaks(student_views)
     assert not leaks, "solution text in student files:\n" + "\n".join(leaks[:20])
 
@@ -84,3 +83,41 @@ def test_notebook_source_parsing():
         parse_notebook_source("# %% [test mod.thing]\n")  # no points
     with pytest.raises(BuildError):
         parse_notebook_source("# %% [quiz]\n")
+
+
+@pytest.mark.parametrize("broken, why", [
+    ("# %% [test mod.thing points=two]\n", "points must be a number"),
+    ("# %%\nx = 1  ### BEGIN HIDDEN TESTS\n", "must start its own line"),
+    ("# %%\n### BEGIN HIDDEN TESTS\ncheck('a')\n# %%\n", "never closed"),
+    ("# %%\n### END HIDDEN TESTS\n", "without a BEGIN"),
+    ("# %% [exercise e]\n### BEGIN SOLUTION\nx = 1\n", "never closed"),
+    ("# %%[markdown\n# text\n", "malformed cell header"),
+])
+def test_malformed_notebook_sources_are_build_errors_with_a_line(broken, why):
+    with pytest.raises(BuildError, match=why) as info:
+        parse_notebook_source(broken, "nb.py")
+    assert "nb.py:" in str(info.value)
+
+
+def test_no_generated_copy_of_the_package_is_committed():
+    import subprocess
+
+    tracked = subprocess.run(["git", "ls-files", "grading"], cwd=REPO, capture_output=True, text=True).stdout
+    assert not [line for line in tracked.splitlines() if "/course_lib/" in line or "nbgrader/source" in line]
+
+
+def test_stub_hints_do_not_quote_their_solution():
+    """A stub's hint names the goal; it never gives away 30 characters of the solution."""
+    from grading.build import SOLUTIONS, solution_regions
+
+    offenders = []
+    for path in sorted((SOLUTIONS / "course_lib").glob("*.py")):
+        text = path.read_text(encoding="utf-8")
+        for region in solution_regions(text, str(path)):
+            body = " ".join(" ".join(region.body).split())
+            hint = " ".join(region.hint.split())
+            for start in range(0, max(0, len(hint) - 29)):
+                if hint[start:start + 30] in body:
+                    offenders.append(f"{path.name}:{region.start + 1}: {hint[start:start + 30]!r}")
+                    break
+    assert not offenders, "hints that quote their solution:\n" + "\n".join(offenders)

@@ -7,6 +7,8 @@ failure can be replayed.
 ``ORACLES`` maps exercise names to correct versions with the signatures of
 ``course_lib.embeddings``; the public check of ``nearest_neighbours`` holds ``cosine_similarity``
 fixed with it (``framework.hold_fixed``), and so does the hidden one, so one bug costs once.
+What needs the learner's real objects (backward passes, an optimiser step) goes through the
+public probes of ``course_lib.checks.embeddings``.
 
 The written-out oracles (the SGNS loss term by term, brute-force pairs and neighbour search) live
 here only: the public checks ship to students, so they compare with literal values instead.
@@ -16,13 +18,23 @@ from __future__ import annotations
 
 import random
 from collections import Counter
-from types import ModuleType
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from course_lib.checks.framework import CheckFailed, expect, expect_close, expect_equal, hidden_check
+from course_lib.checks.embeddings import forward_backward, module_facts, sgd_step_then_forward, value_and_grads
+from course_lib.checks.framework import (
+    CheckFailed,
+    Handle,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_raises,
+    expect_type,
+    hidden_check,
+    hold_fixed,
+)
 from course_lib.device import get_device
 
 ROUNDS = 5
@@ -72,28 +84,27 @@ def _seed() -> int:
     return random.SystemRandom().randrange(2**31)
 
 
-def _raises(call, errors, what: str) -> None:
+def _raises(call, error: type[BaseException], what: str) -> None:
+    expect_raises(call, error, what)
+
+
+def _raises_index_error(call, what: str) -> None:
+    """IndexError (documented) or ValueError."""
     try:
-        call()
-    except NotImplementedError:
-        raise
-    except errors:
-        return
-    except Exception as err:  # noqa: BLE001
-        raise CheckFailed(f"{what} raised {type(err).__name__} ({err}), expected "
-                          f"{' or '.join(e.__name__ for e in errors)}") from None
-    raise CheckFailed(f"{what} returned normally, expected {' or '.join(e.__name__ for e in errors)}")
+        expect_raises(call, ValueError, what)
+    except CheckFailed:
+        expect_raises(call, IndexError, what)
 
 
 def _tensor(value, what: str) -> torch.Tensor:
-    expect(isinstance(value, torch.Tensor), f"{what} returned a {type(value).__name__}, expected a torch.Tensor")
+    expect_type(value, torch.Tensor, what)
     return value
 
 
 # ---------------------------------------------------------------------------------------------
 
-@hidden_check("embeddings.one_hot")
-def hidden_one_hot(impl: ModuleType) -> None:
+@hidden_check("embeddings.one_hot", timeout=20)
+def hidden_one_hot(impl: Handle) -> None:
     """Random shapes and vocabularies, int32 and non-contiguous ids, empty input, boundary ids."""
     device = get_device()
     seed = _seed()
@@ -120,13 +131,12 @@ def hidden_one_hot(impl: ModuleType) -> None:
     scalar = _tensor(impl.one_hot(torch.tensor(2, device=device), 3), "one_hot(torch.tensor(2), 3)")
     expect_close(scalar, torch.tensor([0.0, 0.0, 1.0]), "one_hot(a 0-d tensor 2, 3)")
     # Bad ids only on the CPU: on a GPU an unchecked index can trigger a device-side assert.
-    _raises(lambda: impl.one_hot(torch.tensor([[0, 1], [1, 9]]), 9), (ValueError,),
-            "one_hot(ids containing 9, 9)")
-    _raises(lambda: impl.one_hot(torch.tensor([-3]), 9), (ValueError,), "one_hot([-3], 9)")
+    _raises(lambda: impl.one_hot(torch.tensor([[0, 1], [1, 9]]), 9), ValueError, "one_hot(ids containing 9, 9)")
+    _raises(lambda: impl.one_hot(torch.tensor([-3]), 9), ValueError, "one_hot([-3], 9)")
 
 
-@hidden_check("embeddings.embedding")
-def hidden_embedding(impl: ModuleType) -> None:
+@hidden_check("embeddings.embedding", timeout=20)
+def hidden_embedding(impl: Handle) -> None:
     """Random tables and id shapes (0-d too), float64, gradients, and forward after an optimiser step."""
     device = get_device()
     seed = _seed()
@@ -136,21 +146,21 @@ def hidden_embedding(impl: ModuleType) -> None:
         vocab, dim = rng.randint(1, 30), rng.randint(1, 9)
         shape = tuple(rng.randint(1, 5) for _ in range(rng.randint(0, 3)))
         layer, reference = impl.Embedding(vocab, dim), nn.Embedding(vocab, dim)
-        expect_equal(tuple(layer.weight.shape), (vocab, dim), f"Embedding({vocab}, {dim}).weight.shape")
-        with torch.no_grad():
-            layer.weight.copy_(reference.weight)
+        facts = module_facts(layer)
+        expect(facts["weight_is_parameter"], f"Embedding({vocab}, {dim}).weight must be an nn.Parameter")
+        expect_equal(facts["weight_shape"], (vocab, dim), f"Embedding({vocab}, {dim}).weight.shape")
         layer, reference = layer.to(device), reference.to(device)
         ids = torch.randint(0, vocab, shape).to(device)
+        upstream = torch.randn(*shape, dim).to(device)
         what = f"Embedding({vocab}, {dim})(ids of shape {shape}) [seed {seed}]"
-        got = _tensor(layer(ids), what)
+        report = forward_backward(layer, ids, upstream, weight=reference.weight.detach())
+        got = _tensor(report["out"], what)
         expected = reference(ids)
-        expect_close(got, expected, what)
-        expect(got.requires_grad, f"{what} does not require grad: compute it from self.weight")
-        upstream = torch.randn(expected.shape).to(device)
-        (got * upstream).sum().backward()
+        expect_close(got, expected.detach(), what)
+        expect(report["requires_grad"], f"{what} does not require grad: compute it from self.weight")
         (expected * upstream).sum().backward()
-        expect(layer.weight.grad is not None, f"{what}: weight.grad is None after backward()")
-        expect_close(layer.weight.grad, reference.weight.grad, f"weight.grad after backward() through {what}")
+        expect(report["weight_grad"] is not None, f"{what}: weight.grad is None after backward()")
+        expect_close(report["weight_grad"], reference.weight.grad, f"weight.grad after backward() through {what}")
 
     # float64 tables keep their dtype, int32 ids work.
     layer = impl.Embedding(5, 3, dtype=torch.float64).to(device)
@@ -161,22 +171,21 @@ def hidden_embedding(impl: ModuleType) -> None:
 
     # The forward must read the *current* weight: after an optimiser step the output changes.
     layer, reference = impl.Embedding(6, 4), nn.Embedding(6, 4)
-    with torch.no_grad():
-        layer.weight.copy_(reference.weight)
     layer, reference = layer.to(device), reference.to(device)
     ids = torch.tensor([[1, 2], [2, 5]], device=device)
-    for module in (layer, reference):
-        optimiser = torch.optim.SGD(module.parameters(), lr=0.5)
-        module(ids).pow(2).sum().backward()
-        optimiser.step()
-    expect_close(layer(ids), reference(ids), "Embedding(6, 4)(ids) after one SGD step (use self.weight, not a copy)")
+    forward_backward(layer, ids, weight=reference.weight.detach())  # same starting weights
+    got = _tensor(sgd_step_then_forward(layer, ids, 0.5), "Embedding(6, 4)(ids) after one SGD step")
+    reference(ids).pow(2).sum().backward()
+    with torch.no_grad():
+        reference.weight -= 0.5 * reference.weight.grad
+    expect_close(got, reference(ids).detach(), "Embedding(6, 4)(ids) after one SGD step (use self.weight, not a copy)")
     layer = layer.cpu()  # bad ids only on the CPU
-    _raises(lambda: layer(torch.tensor([[0, 6]])), (IndexError, ValueError), "Embedding(6, 4)(ids with 6)")
-    _raises(lambda: layer(torch.tensor([-6])), (IndexError, ValueError), "Embedding(6, 4)([-6])")
+    _raises_index_error(lambda: layer(torch.tensor([[0, 6]])), "Embedding(6, 4)(ids with 6)")
+    _raises_index_error(lambda: layer(torch.tensor([-6])), "Embedding(6, 4)([-6])")
 
 
-@hidden_check("embeddings.cosine_similarity")
-def hidden_cosine_similarity(impl: ModuleType) -> None:
+@hidden_check("embeddings.cosine_similarity", timeout=20)
+def hidden_cosine_similarity(impl: Handle) -> None:
     """Random shapes and scales, zero rows on both sides, single rows, scale invariance."""
     device = get_device()
     seed = _seed()
@@ -203,16 +212,15 @@ def hidden_cosine_similarity(impl: ModuleType) -> None:
     expect_close(got, torch.tensor([[-1.0]]), "cosine_similarity(x, -2x) (opposite directions)")
 
 
-@hidden_check("embeddings.nearest_neighbours")
-def hidden_nearest_neighbours(impl: ModuleType) -> None:
+@hidden_check("embeddings.nearest_neighbours", timeout=20)
+def hidden_nearest_neighbours(impl: Handle) -> None:
     """Random tables, queries and k (also k > V), duplicate rows, out-of-range queries."""
     device = get_device()
     seed = _seed()
     rng = random.Random(seed)
     g = torch.Generator().manual_seed(seed)
-    saved = impl.cosine_similarity  # one bug, one loss: hold cosine_similarity fixed here
-    impl.cosine_similarity = ORACLES["cosine_similarity"]
-    try:
+    # One bug, one loss: cosine_similarity is held fixed to the oracle here.
+    with hold_fixed("embeddings", impl, "cosine_similarity"):
         for round_ in range(ROUNDS):
             vocab, dim = rng.randint(2, 40), rng.randint(2, 8)
             table = torch.randn(vocab, dim, generator=g) * torch.rand(vocab, 1, generator=g).mul(5).add(0.1)
@@ -222,7 +230,7 @@ def hidden_nearest_neighbours(impl: ModuleType) -> None:
                 table[other] = table[query] * 2
             k = rng.randint(1, vocab + 3)
             exclude = rng.random() < 0.7 or round_ == 0
-            weight = nn.Parameter(table.to(device))
+            weight = table.to(device).requires_grad_(True)  # a table is a Parameter: it requires grad
             what = f"nearest_neighbours(weight {tuple(table.shape)}, {query}, k={k}, exclude_self={exclude}) [seed {seed}]"
             answer = impl.nearest_neighbours(weight, query, k, exclude_self=exclude)
             expect(isinstance(answer, (tuple, list)) and len(answer) == 2, f"{what} did not return (indices, scores)")
@@ -240,14 +248,12 @@ def hidden_nearest_neighbours(impl: ModuleType) -> None:
             if round_ == 0:
                 expect_equal(got[0], other, f"{what}[0][0] (row {other} is 2 × the query: cosine 1)")
         weight = torch.randn(4, 3, generator=g)  # bad queries only on the CPU
-        _raises(lambda: impl.nearest_neighbours(weight, 4, 2), (IndexError, ValueError), "nearest_neighbours(4-row table, 4, 2)")
-        _raises(lambda: impl.nearest_neighbours(weight, -1, 2), (IndexError, ValueError), "nearest_neighbours(table, -1, 2)")
-    finally:
-        impl.cosine_similarity = saved
+        _raises_index_error(lambda: impl.nearest_neighbours(weight, 4, 2), "nearest_neighbours(4-row table, 4, 2)")
+        _raises_index_error(lambda: impl.nearest_neighbours(weight, -1, 2), "nearest_neighbours(table, -1, 2)")
 
 
-@hidden_check("embeddings.skipgram_pairs")
-def hidden_skipgram_pairs(impl: ModuleType) -> None:
+@hidden_check("embeddings.skipgram_pairs", timeout=20)
+def hidden_skipgram_pairs(impl: Handle) -> None:
     """Random streams and windows against a brute-force double loop; empty and short streams."""
     seed = _seed()
     rng = random.Random(seed)
@@ -266,11 +272,11 @@ def hidden_skipgram_pairs(impl: ModuleType) -> None:
         expect(rows == expected,
                f"{what} gave the wrong pairs ({_pairs_difference(rows, expected)}). Each token is a center "
                "once for every token at distance 1..window on BOTH sides, never for itself")
-    _raises(lambda: impl.skipgram_pairs([1, 2], -1), (ValueError,), "skipgram_pairs([1, 2], window=-1)")
+    _raises(lambda: impl.skipgram_pairs([1, 2], -1), ValueError, "skipgram_pairs([1, 2], window=-1)")
 
 
-@hidden_check("embeddings.sgns_loss")
-def hidden_sgns_loss(impl: ModuleType) -> None:
+@hidden_check("embeddings.sgns_loss", timeout=20)
+def hidden_sgns_loss(impl: Handle) -> None:
     """Random batch/negatives/dimension against the formula (value, gradients), float64, huge scores."""
     device = get_device()
     seed = _seed()
@@ -288,9 +294,10 @@ def hidden_sgns_loss(impl: ModuleType) -> None:
     cases.append((torch.full((1, 3), 30.0), torch.full((1, 3), 30.0), torch.full((1, 2, 3), -30.0), torch.float32))
     cases.append((torch.full((2, 3), -30.0), torch.full((2, 3), 30.0), torch.full((2, 2, 3), -30.0), torch.float32))
     for c, o, n, dtype in cases:
-        leaves = [t.to(device, dtype).requires_grad_(True) for t in (c, o, n)]
+        inputs = [t.to(device, dtype) for t in (c, o, n)]
         what = f"sgns_loss(center {tuple(c.shape)}, context {tuple(o.shape)}, negatives {tuple(n.shape)}, {dtype}) [seed {seed}]"
-        got = _tensor(impl.sgns_loss(*leaves), what)
+        report = value_and_grads(impl.sgns_loss, *inputs)
+        got = _tensor(report["value"], what)
         expect(got.dim() == 0, f"{what} has shape {tuple(got.shape)}, expected a scalar")
         expect(bool(torch.isfinite(got.detach().cpu())),
                f"{what} is not finite: {got.item()} (use F.logsigmoid(x), not torch.log(torch.sigmoid(x)))")
@@ -298,8 +305,8 @@ def hidden_sgns_loss(impl: ModuleType) -> None:
         expected = _sgns_formula(*oracle)
         expect_close(got.detach().cpu().double(), expected.detach(),
                      f"{what} (expected mean over pairs of -log σ(c·o) - Σ_k log σ(-c·n_k))", atol=1e-4, rtol=1e-4)
-        got.backward()
+        expect(report["requires_grad"], f"{what} does not require grad: compute it with torch operations")
         expected.backward()
-        for name, mine, theirs in zip(("center_vecs", "context_vecs", "negative_vecs"), leaves, oracle):
-            expect(mine.grad is not None, f"{what}: {name}.grad is None after backward()")
-            expect_close(mine.grad.cpu().double(), theirs.grad, f"d {what} / d {name}", atol=1e-4, rtol=1e-3)
+        for name, mine, theirs in zip(("center_vecs", "context_vecs", "negative_vecs"), report["grads"], oracle):
+            expect(mine is not None, f"{what}: {name}.grad is None after backward()")
+            expect_close(mine.cpu().double(), theirs.grad, f"d {what} / d {name}", atol=1e-4, rtol=1e-3)

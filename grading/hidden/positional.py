@@ -8,6 +8,8 @@ the grader's sandbox hides).
 
 `ORACLES` holds correct implementations of the exercises, used by `hold_fixed` in the public
 checks (e.g. the apply_rope check holds rope_frequencies fixed), so a bug costs one exercise only.
+What needs the learner's real objects (nn.Parameter, parameters(), gradients) goes through the
+public probes of ``course_lib.checks.positional``.
 """
 
 from __future__ import annotations
@@ -18,7 +20,8 @@ import random
 import torch
 from torch import nn
 
-from course_lib.checks import CheckFailed, expect, expect_close, expect_equal, hidden_check
+from course_lib.checks import CheckFailed, expect, expect_close, expect_equal, expect_raises, expect_type, hidden_check
+from course_lib.checks.positional import forward_backward, module_facts
 
 
 def _device() -> torch.device:
@@ -38,19 +41,11 @@ def _close(got, expected, what: str, hint: str, atol: float) -> None:
 
 
 def _raises(function, exception: type[BaseException], what: str) -> None:
-    try:
-        function()
-    except exception:
-        return
-    except NotImplementedError:
-        raise
-    except Exception as err:  # noqa: BLE001
-        raise CheckFailed(f"{what} raised {type(err).__name__} ({err}), expected a {exception.__name__}") from None
-    raise CheckFailed(f"{what} did not raise a {exception.__name__}")
+    expect_raises(function, exception, what)
 
 
 def _tensor(got, shape, dtype, what: str) -> None:
-    expect(isinstance(got, torch.Tensor), f"{what} returned a {type(got).__name__}, expected a torch.Tensor")
+    expect_type(got, torch.Tensor, what)
     expect_equal(tuple(got.shape), tuple(shape), f"{what}.shape")
     expect(got.dtype == dtype, f"{what} has dtype {got.dtype}, expected {dtype}")
 
@@ -157,7 +152,7 @@ def _rope_tables(head_dim: int, max_len: int, base: float):
 
 # ---------------------------------------------------------------------------------------------
 
-@hidden_check("positional.sinusoidal_table")
+@hidden_check("positional.sinusoidal_table", timeout=20)
 def hidden_sinusoidal_random_sizes(impl) -> None:
     """Random sizes and bases, float32 and float64, match the formula."""
     rng = random.Random(2031)
@@ -175,7 +170,7 @@ def hidden_sinusoidal_random_sizes(impl) -> None:
                "float32 table differs from the formula", 1e-5)
 
 
-@hidden_check("positional.sinusoidal_table")
+@hidden_check("positional.sinusoidal_table", timeout=20)
 def hidden_sinusoidal_edges(impl) -> None:
     """Edge sizes, other dtypes and the device, and errors for bad sizes."""
     one = impl.sinusoidal_table(1, 2)
@@ -194,7 +189,7 @@ def hidden_sinusoidal_edges(impl) -> None:
         _raises(lambda args=args: impl.sinusoidal_table(*args), ValueError, f"sinusoidal_table{args}")
 
 
-@hidden_check("positional.learned_positions")
+@hidden_check("positional.learned_positions", timeout=20)
 def hidden_learned_random_sizes(impl) -> None:
     """Random sizes, seq == max_len, extra batch dims, gradients and errors."""
     rng = random.Random(77)
@@ -202,30 +197,31 @@ def hidden_learned_random_sizes(impl) -> None:
         max_len, d_model = rng.randint(1, 40), rng.randint(1, 24)
         torch.manual_seed(rng.randint(0, 10**6))
         emb = impl.LearnedPositionalEmbedding(max_len, d_model)
-        expect(isinstance(emb.weight, nn.Parameter), "self.weight must be an nn.Parameter")
-        expect_equal(tuple(emb.weight.shape), (max_len, d_model), f"LearnedPositionalEmbedding({max_len}, {d_model}).weight.shape")
-        total = sum(p.numel() for p in emb.parameters())
-        expect_equal(total, max_len * d_model, f"the number of parameters of LearnedPositionalEmbedding({max_len}, {d_model})")
-        expect("weight" in emb.state_dict(), "state_dict() has no 'weight': register the table as an nn.Parameter")
+        facts = module_facts(emb)
+        expect(facts["weight_is_parameter"], "self.weight must be an nn.Parameter")
+        expect_equal(facts["weight_shape"], (max_len, d_model), f"LearnedPositionalEmbedding({max_len}, {d_model}).weight.shape")
+        expect_equal(facts["parameter_count"], max_len * d_model,
+                     f"the number of parameters of LearnedPositionalEmbedding({max_len}, {d_model})")
+        expect("weight" in facts["state_dict_keys"], "state_dict() has no 'weight': register the table as an nn.Parameter")
+        weight = emb.weight
         for shape in ((2, max_len, d_model), (2, 3, rng.randint(1, max_len), d_model), (rng.randint(1, max_len), d_model)):
             x = torch.randn(*shape)
             out = emb(x)
             seq = shape[-2]
-            _close(out, x + emb.weight.detach()[:seq], f"embedding(x) for x of shape {shape}",
-                   "expected x + weight[:seq]", 1e-6)
-        emb.zero_grad()
+            _close(out, x + weight[:seq], f"embedding(x) for x of shape {shape}", "expected x + weight[:seq]", 1e-6)
         x = torch.randn(4, max_len, d_model)
-        out = emb(x)
-        expect(out.requires_grad, "embedding(x) does not require grad: compute it from self.weight itself")
-        out.pow(2).sum().backward()
-        expected_grad = (2 * (x + emb.weight.detach())).sum(0)
-        _close(emb.weight.grad, expected_grad, "weight.grad after embedding(x).pow(2).sum().backward()",
+        # The gradient of embedding(x).pow(2).sum() is 2 * embedding(x) = 2 * (x + weight).
+        report = forward_backward(emb, x, 2 * (x + weight))
+        expect(report["requires_grad"], "embedding(x) does not require grad: compute it from self.weight itself")
+        expected_grad = (2 * (x + weight)).sum(0)
+        expect(report["weight_grad"] is not None, "weight.grad is None after embedding(x).pow(2).sum().backward()")
+        _close(report["weight_grad"], expected_grad, "weight.grad after embedding(x).pow(2).sum().backward()",
                "gradients must flow into self.weight", 1e-4)
         _raises(lambda: emb(torch.randn(1, max_len + 1, d_model)), ValueError, f"embedding(x) with seq={max_len + 1} > max_len")
         _raises(lambda: emb(torch.randn(1, 1, d_model + 1)), ValueError, "embedding(x) with the wrong last dimension")
 
 
-@hidden_check("positional.learned_positions")
+@hidden_check("positional.learned_positions", timeout=20)
 def hidden_learned_device_and_dtype(impl) -> None:
     """On the device under test, and converted to float64 with .double()."""
     device = _device()
@@ -233,14 +229,14 @@ def hidden_learned_device_and_dtype(impl) -> None:
     x = torch.randn(3, 12, 6, device=device)
     out = emb(x)
     expect(out.device.type == device.type, f"embedding(x) with x on {device} returned a tensor on {out.device}")
-    _close(out.cpu(), (x + emb.weight.detach()).cpu(), f"embedding(x) on {device}", "expected x + weight[:seq]", 1e-6)
+    _close(out.cpu(), (x + emb.weight).cpu(), f"embedding(x) on {device}", "expected x + weight[:seq]", 1e-6)
     emb64 = impl.LearnedPositionalEmbedding(5, 4).double()
     out64 = emb64(torch.randn(2, 5, 4, dtype=torch.float64))
     _tensor(out64, (2, 5, 4), torch.float64, "a .double() embedding applied to a float64 x")
     _raises(lambda: impl.LearnedPositionalEmbedding(8, 4)(torch.randn(8)), ValueError, "embedding(x) for a 1-D x")
 
 
-@hidden_check("positional.rope_frequencies")
+@hidden_check("positional.rope_frequencies", timeout=20)
 def hidden_rope_frequencies_random(impl) -> None:
     """Random head sizes, lengths and bases in float64, edge sizes, device, errors."""
     rng = random.Random(4242)
@@ -267,7 +263,7 @@ def hidden_rope_frequencies_random(impl) -> None:
         _raises(lambda args=args: impl.rope_frequencies(*args), ValueError, f"rope_frequencies{args}")
 
 
-@hidden_check("positional.apply_rope")
+@hidden_check("positional.apply_rope", timeout=20)
 def hidden_apply_rope_random(impl) -> None:
     """Random batch/head shapes, float64 inputs keep their dtype, and values match 2x2 rotations."""
     rng = random.Random(99)
@@ -290,7 +286,7 @@ def hidden_apply_rope_random(impl) -> None:
                "row t must be rotated by the angles of position positions[t]", 1e-5)
 
 
-@hidden_check("positional.apply_rope")
+@hidden_check("positional.apply_rope", timeout=20)
 def hidden_apply_rope_properties(impl) -> None:
     """Relative-offset identity at large shifts, norms, 2-D and non-contiguous x, device."""
     torch.manual_seed(5)
@@ -388,7 +384,7 @@ def _sinusoid_mistakes(max_len: int, d_model: int, base: float) -> list[tuple[to
     ]
 
 
-@hidden_check("positional.sinusoidal_table")
+@hidden_check("positional.sinusoidal_table", timeout=20)
 def hidden_sinusoidal_formula(impl) -> None:
     """Matches the formula (computed in float64) at 50 x 16, and at base 100 to float64 precision."""
     what = "sinusoidal_table(50, 16)"
@@ -430,7 +426,7 @@ def _rope_table_mistakes(head_dim: int, max_len: int, base: float, which: str) -
     ]
 
 
-@hidden_check("positional.rope_frequencies")
+@hidden_check("positional.rope_frequencies", timeout=20)
 def hidden_rope_frequencies_formula(impl) -> None:
     """Matches the formula (computed in float64) at 8 x 20, and at base 500000 to float64 precision."""
     for head_dim, max_len, base, dtype, atol in ((8, 20, 10000.0, torch.float32, 1e-5),
@@ -461,7 +457,7 @@ def _rope_complex(x: torch.Tensor, positions: torch.Tensor, base: float = 10000.
     return torch.cat([z.real, z.imag], dim=-1)
 
 
-@hidden_check("positional.apply_rope")
+@hidden_check("positional.apply_rope", timeout=20)
 def hidden_apply_rope_polar(impl) -> None:
     """Equals RoPE as multiplication by e^{i * position * theta_j} (complex numbers), with targeted messages."""
     torch.manual_seed(3)

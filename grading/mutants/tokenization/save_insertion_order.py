@@ -7,7 +7,7 @@ def _save(self, path):
     data = {"format": self.FORMAT, "version": self.VERSION, "split_pattern": self.split_pattern,
             "special_tokens": self.special_tokens, "merges": [list(p) for p in self.merges]}
     with open(path, "w", encoding="utf-8") as f:
-        f.write(_format_json(data))  # noqa: F821
+        f.write(format_json(data))  # noqa: F821
 
 
 Tokenizer.save = _save  # noqa: F821

@@ -1,0 +1,13 @@
+"""LoRALinear sets scaling = r / alpha instead of alpha / r."""
+
+CAUGHT_BY = ["finetuning.lora_layer"]
+
+_original_init = LoRALinear.__init__
+
+
+def __init__(self, base, r=8, alpha=16.0, dropout=0.0):
+    _original_init(self, base, r, alpha, dropout)
+    self.scaling = self.r / self.alpha
+
+
+LoRALinear.__init__ = __init__

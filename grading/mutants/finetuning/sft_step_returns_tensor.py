@@ -1,0 +1,15 @@
+"""sft_step returns the loss tensor (with its graph) instead of a float."""
+
+CAUGHT_BY = ["finetuning.sft_step"]
+
+
+def sft_step(model, batch, optimizer, *, max_grad_norm=1.0):
+    device = next(model.parameters()).device
+    model.train()
+    loss = sft_loss(model(batch["input_ids"].to(device)), batch["labels"].to(device))
+    optimizer.zero_grad()
+    loss.backward()
+    if max_grad_norm is not None:
+        torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], max_grad_norm)
+    optimizer.step()
+    return loss

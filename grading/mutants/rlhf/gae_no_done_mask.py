@@ -1,0 +1,15 @@
+"""compute_gae ignores `dones`: values and advantages of the next episode leak back across its start."""
+
+CAUGHT_BY = ["rlhf.gae"]
+
+
+def compute_gae(rewards, values, dones, gamma=1.0, lam=0.95, last_values=None):
+    next_value = torch.zeros_like(rewards[..., 0]) if last_values is None else last_values
+    running = torch.zeros_like(rewards[..., 0])
+    advantages = torch.zeros_like(rewards)
+    for t in reversed(range(rewards.shape[-1])):
+        delta = rewards[..., t] + gamma * next_value - values[..., t]
+        running = delta + gamma * lam * running
+        advantages[..., t] = running
+        next_value = values[..., t]
+    return advantages, advantages + values
