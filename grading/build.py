@@ -554,14 +554,60 @@ def differences(staging: Path) -> list[str]:
     return out
 
 
-def build(check_only: bool = False) -> list[str]:
-    """Regenerate (or, with check_only, compare) the generated tree. Returns the differences."""
+class LearnerWorkError(Exception):
+    """`course_lib/` holds a learner's code: the build will not overwrite it."""
+
+
+def learner_work(staging: Path | None = None) -> list[str]:
+    """Files of ``course_lib/`` where someone has replaced a generated stub by their own code
+    (a stub's ``raise NotImplementedError(...)`` line is gone): a learner's work."""
+    found = []
+    for path in _iter_files(SOLUTIONS / "course_lib"):
+        if path.suffix != ".py":
+            continue
+        relative = path.relative_to(SOLUTIONS)
+        on_disk = REPO / relative
+        text = path.read_text(encoding="utf-8")
+        owners = [r.owner for r in solution_regions(text, str(path)) if r.owner]
+        if not owners or not on_disk.is_file():
+            continue
+        # Hint-agnostic: a course developer who edits a hint leaves stale stubs, not learner work.
+        mine = on_disk.read_text(encoding="utf-8", errors="replace")
+        if any(f"{owner}() is not written yet" not in mine for owner in owners):
+            found.append(str(relative))
+    return found
+
+
+def backup_course_lib() -> Path:
+    """Copy ``course_lib/`` to ``.course_backup/<time>/course_lib`` and return that folder."""
+    import time as _time
+
+    target = REPO / ".course_backup" / _time.strftime("%Y%m%d-%H%M%S") / "course_lib"
+    shutil.copytree(REPO / "course_lib", target, ignore=shutil.ignore_patterns("__pycache__"))
+    return target
+
+
+def build(check_only: bool = False, force: bool = False) -> list[str]:
+    """Regenerate (or, with check_only, compare) the generated tree. Returns the differences.
+
+    Refuses (LearnerWorkError) to overwrite a ``course_lib/`` that holds a learner's code,
+    unless `force`, and then only after backing it up.
+    """
     with tempfile.TemporaryDirectory(prefix="course-build-") as tmp:
         staging = Path(tmp)
         build_into(staging)
         diffs = differences(staging)
         if check_only or not diffs:
             return diffs
+        work = learner_work()
+        if work and not force:
+            raise LearnerWorkError(
+                "course_lib/ holds your own code (" + ", ".join(work) + "), which `make build` would replace "
+                "with empty stubs. Nothing was changed. `make build` is for course developers; to test "
+                "your code, run `make check`. To rebuild anyway, run `make build FORCE=1`: your "
+                "course_lib/ is copied to .course_backup/ first.")
+        if work:
+            print(f"Your course_lib/ was backed up to {backup_course_lib()}")
         new, old = _generated_files(staging), _generated_files(REPO)
         for rel in sorted(old - new):
             (REPO / rel).unlink()
@@ -585,12 +631,17 @@ def build(check_only: bool = False) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m grading build", description=__doc__.split("\n\n")[0])
     parser.add_argument("--check", action="store_true", help="only report files that are out of date")
+    parser.add_argument("--force", action="store_true",
+                        help="overwrite a course_lib/ that holds a learner's code (after backing it up)")
     args = parser.parse_args(argv)
     try:
-        diffs = build(check_only=args.check)
+        diffs = build(check_only=args.check, force=args.force)
     except BuildError as err:
         print(f"build error: {err}", file=sys.stderr)
         return 2
+    except LearnerWorkError as err:
+        print(err, file=sys.stderr)
+        return 3
     if args.check:
         if diffs:
             print("Generated files are out of date:\n  " + "\n  ".join(diffs))

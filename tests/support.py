@@ -40,7 +40,17 @@ def reference(module: str) -> ModuleType:
 
 
 def stub(module: str) -> ModuleType:
-    return load_file(STUDENT / f"{module}.py", f"_stub_{module}")
+    """The stubs as the build generates them from solutions/ (not course_lib/ on disk, which a
+    learner may have filled in)."""
+    from grading.build import stub_python
+
+    text = stub_python((SOLUTIONS / f"{module}.py").read_text(encoding="utf-8"))
+    name = f"_stub_{module}"
+    module_object = ModuleType(name)
+    module_object.__file__ = str(STUDENT / f"{module}.py")
+    sys.modules[name] = module_object
+    exec(compile(text, module_object.__file__, "exec"), module_object.__dict__)  # noqa: S102
+    return module_object
 
 
 def mutant_paths(module: str | None = None) -> list[Path]:

@@ -197,6 +197,14 @@ try:
 except OSError:
     pass
 """, 0.0, "sandbox"),
+    "network": (STUBS + """
+import socket
+try:
+    with socket.create_connection(("127.0.0.1", {PORT}), timeout=3) as connection:
+        connection.sendall(b"stolen")
+except OSError:
+    pass
+""", 0.0, "sandbox"),
     "fill_tmp": (REFERENCE + """
 try:
     with open("/tmp/fill", "wb") as handle:
@@ -210,7 +218,7 @@ except OSError:
 ODD_IDS = ["..", "-rf", "a b", "ünï", ".hidden", "x" * 80]
 
 
-def _build_class(root: Path, out: Path) -> None:
+def _build_class(root: Path, out: Path, port: int) -> None:
     for student, (source, _, _) in TRICKS.items():
         folder = root / student / ASSIGNMENT / "course_lib"
         folder.mkdir(parents=True)
@@ -221,7 +229,8 @@ def _build_class(root: Path, out: Path) -> None:
             folder.rmdir()
             folder.symlink_to(REPO / "solutions" / "course_lib")
             continue
-        text = source.replace("{REPO}", str(REPO)).replace("{OUT}", str(out)).replace("{SUBS}", str(root))
+        text = (source.replace("{REPO}", str(REPO)).replace("{OUT}", str(out)).replace("{SUBS}", str(root))
+                .replace("{PORT}", str(port)))
         (folder / "positional.py").write_text(text, encoding="utf-8")
         if student == "shadow_modules":
             (folder / "sitecustomize.py").write_text("import os; os._exit(1)\n", encoding="utf-8")
@@ -238,8 +247,33 @@ def _build_class(root: Path, out: Path) -> None:
 
 @pytest.mark.slow
 def test_hostile_class(tmp_path):
+    import socket
+    import threading
+
     submissions, out = tmp_path / "submissions", tmp_path / "run"
-    _build_class(submissions, out)
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(5)
+    listener.settimeout(0.5)
+    received: list[bytes] = []
+    stop = threading.Event()
+
+    def serve() -> None:  # a local "exfiltration" server: the sandbox must keep it empty
+        while not stop.is_set():
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                continue
+            with connection:
+                connection.settimeout(2)
+                try:
+                    received.append(connection.recv(100))
+                except OSError:
+                    pass
+
+    server = threading.Thread(target=serve, daemon=True)
+    server.start()
+    _build_class(submissions, out, listener.getsockname()[1])
     hidden_before = (REPO / "grading" / "hidden" / "positional.py").read_bytes()
     mode = sandbox_mode()
     limits = Limits(import_timeout=30, timeout_scale=1.0, student_budget=120)
@@ -247,6 +281,9 @@ def test_hostile_class(tmp_path):
     rows = {r["student_id"]: r for r in grade_class(ASSIGNMENT, submissions, out, jobs=2, limits=limits,
                                                     allow_unsandboxed=True)}
     elapsed = time.monotonic() - started
+    stop.set()
+    server.join(5)
+    listener.close()
     print(f"hostile class of {len(rows)} graded in {elapsed:.0f} s (sandbox: {mode})")
 
     checked = [s for s, (_, _, category) in TRICKS.items() if category != "sandbox" or mode == "bwrap"]
@@ -274,6 +311,7 @@ def test_hostile_class(tmp_path):
         assert not found, (page, found[:3])
 
     if mode == "bwrap":
+        assert not received, f"a worker reached the network: {received}"
         assert (REPO / "grading" / "hidden" / "positional.py").read_bytes() == hidden_before
         assert not (REPO / ".venv" / "lib" / "evil.pth").exists()
         assert (submissions / "victim" / ASSIGNMENT / "course_lib" / "positional.py").read_text(
