@@ -158,3 +158,27 @@ def test_a_pipe_worker_times_out_and_reports_its_death(tmp_path):
             worker.connection.module("extra").die()
     finally:
         worker.stop()
+
+
+def test_surrogates_cross_unchanged(impl):
+    for text in ["\ud88a\udf42", "lone \ud800 here", "\udfff\ud800", "emoji 🙂"]:
+        assert impl.returns(text) == text
+
+
+def test_a_module_is_reread_from_disk_every_time(tmp_path, monkeypatch):
+    import course_lib
+
+    from course_lib.checks.remote import load_fresh
+
+    folder = tmp_path / "pkg"
+    folder.mkdir()
+    (folder / "scratch_mod.py").write_text("VALUE = 1\n", encoding="utf-8")
+    monkeypatch.setattr(course_lib, "__path__", [str(folder), *course_lib.__path__])
+    assert load_fresh("scratch_mod").VALUE == 1
+    (folder / "scratch_mod.py").write_text("VALUE = 2\n", encoding="utf-8")
+    assert load_fresh("scratch_mod").VALUE == 2
+    (folder / "scratch_mod.py").write_text("VALUE = (\n", encoding="utf-8")
+    with pytest.raises(SyntaxError) as info:
+        load_fresh("scratch_mod")
+    assert info.value.lineno == 1
+    sys.modules.pop("course_lib.scratch_mod", None)

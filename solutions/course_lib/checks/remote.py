@@ -31,6 +31,7 @@ import builtins
 import contextlib
 import contextvars
 import importlib
+import importlib.util
 import io
 import json
 import linecache
@@ -324,7 +325,10 @@ def pack(document: Any, tensors: list) -> bytes:
             raw = data.reshape(-1).view(_torch().uint8).numpy().tobytes()
         headers.append(len(raw))
         blobs.append(raw)
-    text = json.dumps({"doc": document, "blobs": headers}, allow_nan=False, separators=(",", ":")).encode("utf-8")
+    # ensure_ascii=False + surrogatepass: a str with lone (or paired) surrogates arrives unchanged
+    # (JSON's \\ud83d\\ude00 escapes would fuse a high and a low surrogate into one character).
+    text = json.dumps({"doc": document, "blobs": headers}, allow_nan=False, separators=(",", ":"),
+                      ensure_ascii=False).encode("utf-8", "surrogatepass")
     body = struct.pack(">I", len(text)) + text + b"".join(blobs)
     return struct.pack(">Q", len(body)) + body
 
@@ -338,7 +342,7 @@ def unpack(body: bytes, specs_from_doc: bool = True) -> tuple[Any, list]:
     if text_len > len(body) - 4:
         raise ProtocolError("bad frame length")
     try:
-        outer = json.loads(body[4:4 + text_len].decode("utf-8"))
+        outer = json.loads(body[4:4 + text_len].decode("utf-8", "surrogatepass"))
     except (UnicodeDecodeError, ValueError) as err:
         raise ProtocolError(f"bad JSON in frame: {err}") from None
     if type(outer) is not dict or "doc" not in outer or type(outer.get("blobs")) is not list:
@@ -633,6 +637,7 @@ def install_module(name: str, source: str, filename: str) -> types.ModuleType:
     module = types.ModuleType(fullname)
     module.__file__ = filename
     module.__package__ = "course_lib"
+    module.__spec__ = importlib.util.spec_from_file_location(fullname, filename)
     lines = source.splitlines(keepends=True)
     linecache.cache[filename] = (len(source), None, lines, filename)
     previous = sys.modules.get(fullname)
@@ -860,14 +865,15 @@ def load_fresh(name: str, search_path: list[str] | None = None) -> types.ModuleT
     This is what a notebook's check runs: the code on disk, not a stale import; a syntax error is
     reported as one, with the right line.
     """
-    import importlib.util
+    import course_lib
 
-    spec = importlib.util.find_spec(f"course_lib.{name}")
-    if spec is None or not spec.origin or not os.path.isfile(spec.origin):
-        raise ModuleNotFoundError(f"course_lib/{name}.py was not found")
-    with open(spec.origin, encoding="utf-8") as handle:
-        source = handle.read()
-    return install_module(name, source, spec.origin)
+    for folder in list(getattr(course_lib, "__path__", [])):
+        path = os.path.join(folder, f"{name}.py")
+        if os.path.isfile(path):
+            with open(path, encoding="utf-8") as handle:
+                source = handle.read()
+            return install_module(name, source, path)
+    raise ModuleNotFoundError(f"course_lib/{name}.py was not found")
 
 
 # ---------------------------------------------------------------------------------------------
