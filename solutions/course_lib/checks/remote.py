@@ -867,12 +867,20 @@ def load_fresh(name: str, search_path: list[str] | None = None) -> types.ModuleT
     """
     import course_lib
 
+    fullname = f"course_lib.{name}"
     for folder in list(getattr(course_lib, "__path__", [])):
         path = os.path.join(folder, f"{name}.py")
         if os.path.isfile(path):
             with open(path, encoding="utf-8") as handle:
                 source = handle.read()
-            return install_module(name, source, path)
+            previous = sys.modules.get(fullname)
+            module = install_module(name, source, path)
+            if getattr(previous, "__course_reference__", False):
+                # The notebook switched this module to the reference (course_lib.earlier): checking
+                # your own version must not undo that switch for the rest of the notebook.
+                sys.modules[fullname] = previous
+                setattr(course_lib, name, previous)
+            return module
     raise ModuleNotFoundError(f"course_lib/{name}.py was not found")
 
 
