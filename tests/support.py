@@ -110,6 +110,8 @@ def _public_lines() -> set[str]:
                 skipping = False
             elif not skipping:
                 out.append(line.strip())
+                if line.startswith("# "):  # a markdown line: the text students read, code in hints too
+                    out.append(line[2:].strip())
         public.update(out)
     return public
 

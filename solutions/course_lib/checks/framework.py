@@ -496,18 +496,24 @@ def expect_close(got: Any, expected: Any, what: str, *, atol: float = 1e-5, rtol
             f"{int(bad.sum())} of {bad.numel()} elements off)")
 
 
-def expect_raises(function: Callable[[], Any], exception: type[BaseException], what: str, advice: str = "") -> None:
-    """Fail unless calling `function` makes the learner's code raise `exception` (or a subclass).
+def _article(name: str) -> str:
+    return f"an {name}" if name[:1].lower() in "aeiou" else f"a {name}"
 
-    A stub's NotImplementedError is passed on (the check reports "not implemented yet").
-    """
+
+def expect_raises(function: Callable[[], Any], exception: type[BaseException] | tuple[type[BaseException], ...],
+                  what: str, advice: str = "") -> None:
+    """Fail unless calling `function` makes the learner's code raise `exception` (or one of a
+    tuple of them, or a subclass). A stub's NotImplementedError is passed on (the check then
+    reports "not implemented yet")."""
+    kinds = exception if isinstance(exception, tuple) else (exception,)
+    wanted = " or ".join(_article(k.__name__) for k in kinds)
     try:
         function()
     except StudentError as err:
-        if err.not_implemented and exception is not NotImplementedError:
+        if err.not_implemented and NotImplementedError not in kinds:
             raise
-        if err.is_a(exception):
+        if any(err.is_a(k) for k in kinds):
             return
-        raise CheckFailed(f"{what} raised {err.type_name} ({err.message}); expected a {exception.__name__}. "
+        raise CheckFailed(f"{what} raised {err.type_name} ({err.message}); expected {wanted}. "
                           f"{advice}".rstrip()) from None
-    raise CheckFailed(f"{what} did not raise a {exception.__name__}. {advice}".rstrip())
+    raise CheckFailed(f"{what} did not raise {wanted}. {advice}".rstrip())

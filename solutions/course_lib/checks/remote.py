@@ -702,7 +702,8 @@ class Worker:
         return encoder.encode(value), encoder.tensors
 
     def decode(self, document: Any, tensors: list) -> Any:
-        return _Decoder(tensors, resolve=self.resolve).decode(document)
+        # Tensors the judge built on a device (a --device cuda check) reach the learner's code there.
+        return _Decoder(tensors, resolve=self.resolve, device_map=_same_device).decode(document)
 
     def reply_error(self, err: BaseException) -> tuple[Any, list]:
         return self.encode({"raised": _exception_data(err, self.module_files)})
