@@ -344,7 +344,11 @@ class Judge:
                     connection = worker.connection
                     connection.budget_deadline = budget_end
                     connection.timeout_scale = self.limits.timeout_scale
-                    result = self.framework.run_check(test["check"], hidden=hidden, connection=connection)
+                    try:
+                        result = self.framework.run_check(test["check"], hidden=hidden, connection=connection)
+                    except Exception as err:  # noqa: BLE001 - whatever the worker did, this test only
+                        result = self.framework.CheckResult(test["check"], False, "the process running your code "
+                                                            f"broke the check ({type(err).__name__})", "crashed")
                     if result.kind in ("timeout", "crashed"):
                         self._retire(worker)
                         worker = None
@@ -450,7 +454,10 @@ def _write_gradebook(assignment: str, info: dict, out: Path, reports: dict[str, 
     """Scores into nbgrader's gradebook, written by the judge after every worker has ended."""
     from nbgrader.api import Gradebook, MissingEntry
 
+    import warnings
+
     notebook_id = Path(info["notebook"]).stem
+    warnings.filterwarnings("ignore", message=".*not in session.*")  # nbgrader's own SQLAlchemy noise
     with Gradebook(f"sqlite:///{out / 'gradebook.db'}", "course") as gradebook:
         for student, report in sorted(reports.items()):
             gradebook.update_or_create_student(student)

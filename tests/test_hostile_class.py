@@ -37,6 +37,14 @@ def _stubs() -> str:
 
 
 STUBS = _stubs()
+FUTURE = "from __future__ import annotations\n"
+assert FUTURE in REFERENCE
+
+
+def at_import(code: str, source: str = REFERENCE) -> str:
+    """`source` with `code` run at import, right after its `from __future__` line (a trick placed
+    before that line would only be a SyntaxError)."""
+    return source.replace(FUTURE, FUTURE + code, 1)
 
 # student -> (source, expected score, category). {REPO} and {OUT} and {SUBS} are filled in.
 TRICKS: dict[str, tuple[str, float, str]] = {
@@ -100,9 +108,11 @@ def sinusoidal_table(*a, **k):
             text += str(err)
     raise ValueError(text)
 """, 0.0, "verdict"),
-    "exit_at_import": ("raise SystemExit(0)\n" + REFERENCE, 0.0, "verdict"),
-    "base_exception_at_import": ("class Boom(BaseException):\n    pass\nraise Boom()\n" + REFERENCE, 0.0, "verdict"),
-    "loop_at_import": ("while True:\n    pass\n" + REFERENCE, 0.0, "verdict"),
+    "exit_at_import": (at_import("raise SystemExit(0)\n"), 0.0, "verdict"),
+    "base_exception_at_import": (at_import("class Boom(BaseException):\n    pass\nraise Boom()\n"), 0.0, "verdict"),
+    "loop_at_import": (at_import("while True:\n    pass\n"), 0.0, "verdict"),
+    "os_exit_at_import": (at_import("import os\nos._exit(0)\n"), 0.0, "verdict"),
+    "syntax_error": (REFERENCE.replace("def apply_rope(", "def apply_rope((", 1), 0.0, "verdict"),
     "os_exit_in_call": (REFERENCE + """
 import os
 def sinusoidal_table(*a, **k):
@@ -290,6 +300,24 @@ def test_hostile_class(tmp_path):
     wrong = {s: (rows.get(s, {}).get("score"), TRICKS[s][1]) for s in checked
              if rows.get(s, {}).get("score") != TRICKS[s][1]}
     assert not wrong, f"students whose score is not what they earned (got, expected): {wrong}"
+
+    # Messages say what happened, once per module, not a confusing traceback.
+    import json
+
+    results = json.loads((out / f"results_{ASSIGNMENT}.json").read_text(encoding="utf-8"))
+
+    def message(student: str) -> str:
+        return results[student][0]["message"]
+
+    assert "did not finish" in message("loop_at_import"), message("loop_at_import")
+    assert "SyntaxError" in message("syntax_error") and "line" in message("syntax_error"), message("syntax_error")
+    assert "SystemExit" in message("exit_at_import"), message("exit_at_import")
+    assert "ended before it was ready" in message("os_exit_at_import"), message("os_exit_at_import")
+    assert "gave up after" in results["loop_in_call"][3]["message"], results["loop_in_call"][3]
+    assert "MemoryError" in message("memory_burst"), message("memory_burst")
+    # Bounded time: a loop at import costs one import timeout, not one per test.
+    seconds = {row["student_id"]: float(row["seconds"]) for row in rows.values()}
+    assert seconds["loop_at_import"] < limits.import_timeout + 30, seconds["loop_at_import"]
 
     # One row per valid student; odd ids and links are not students.
     valid = set(TRICKS)

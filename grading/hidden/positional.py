@@ -18,7 +18,6 @@ import math
 import random
 
 import torch
-from torch import nn
 
 from course_lib.checks import CheckFailed, expect, expect_close, expect_equal, expect_raises, expect_type, hidden_check
 from course_lib.checks.positional import forward_backward, module_facts

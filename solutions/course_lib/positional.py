@@ -5,8 +5,10 @@ The problem in one paragraph
 Self-attention compares every token with every other token by dot products, and nothing in
 those dot products says which token came first. Shuffle the input rows and the output rows are
 shuffled the same way, nothing else changes: "the dog bit the cat" and "the cat bit the dog"
-are the same bag of words to it. (:func:`attention_without_positions` lets you see this.) So we
-give the model the positions ourselves, in one of two ways:
+are the same bag of words to it. (:func:`attention_without_positions` lets you see this.) That
+holds when every token sees every token; a causal mask (each token sees only the ones before it,
+as in a GPT decoder) breaks the symmetry, and a decoder can infer positions from it, but only
+indirectly. So we give the model the positions ourselves, in one of two ways:
 
 * **add** a position vector to each token's embedding before the first layer: a fixed
   sinusoidal one (:func:`sinusoidal_table`, "Attention Is All You Need", 2017) or a learned one
@@ -124,7 +126,7 @@ def sinusoidal_table(
         raise ValueError(f"d_model must be even (each sin column has a cos partner), got {d_model}")
     if base <= 0:
         raise ValueError(f"base must be positive, got {base}")
-    ### BEGIN SOLUTION [03 §1] In float64, multiply a column of positions (max_len, 1) by a row of frequencies base ** (-torch.arange(0, d_model, 2) / d_model) to get angles (max_len, d_model/2), then write sin(angles) into the even columns table[:, 0::2] and cos(angles) into the odd columns table[:, 1::2], and return it with .to(dtype=dtype, device=device).
+    ### BEGIN SOLUTION [03 §1] Fill the even columns with sines and the odd columns with cosines of pos / base^(2i/d_model) (i the pair index), computed in float64, then convert to the requested dtype and device.
     # float64 on the CPU: exact enough for any dtype asked for, and available everywhere
     # (Apple's MPS has no float64); the table is built once, so the CPU is no bottleneck.
     positions = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)      # (max_len, 1)
@@ -167,7 +169,7 @@ class LearnedPositionalEmbedding(nn.Module):
             raise ValueError(f"max_len and d_model must be positive, got max_len={max_len}, d_model={d_model}")
         self.max_len = max_len
         self.d_model = d_model
-        ### BEGIN SOLUTION [03 §2] Wrap a (max_len, d_model) tensor of torch.randn(...) * init_std in nn.Parameter and assign it to self.weight, so that PyTorch registers it as a trainable parameter.
+        ### BEGIN SOLUTION [03 §2] Store a trainable (max_len, d_model) table, drawn at random with standard deviation init_std, as self.weight, registered so that .parameters() sees it.
         # nn.Parameter (not a plain tensor attribute): only parameters are returned by
         # .parameters(), so only they are trained, moved by .to(device) and saved.
         self.weight = nn.Parameter(torch.randn(max_len, d_model) * init_std)
@@ -196,7 +198,7 @@ class LearnedPositionalEmbedding(nn.Module):
                 f"sequence of length {seq_len} is longer than max_len={self.max_len}: learned positions "
                 "exist only for the positions the table was built for"
             )
-        ### BEGIN SOLUTION [03 §2] Slice the first seq rows of self.weight (seq = x.shape[-2]) and add them to x; broadcasting adds the same (seq, d_model) block to every sequence of the batch.
+        ### BEGIN SOLUTION [03 §2] Add the position vectors of the first seq positions (seq = the second-to-last size of x) to x, for any batch dimensions, without changing x in place.
         # weight[:seq_len] has shape (seq, d_model); broadcasting lines it up with the last two
         # dims of x, so every sequence in the batch gets the same position vectors.
         return x + self.weight[:seq_len]
@@ -245,7 +247,7 @@ def rope_frequencies(
         raise ValueError(f"head_dim must be even (RoPE rotates pairs of coordinates), got {head_dim}")
     if base <= 0:
         raise ValueError(f"base must be positive, got {base}")
-    ### BEGIN SOLUTION [03 §3] In float64, angles = torch.arange(max_len)[:, None] * base ** (-torch.arange(0, head_dim, 2) / head_dim) has shape (max_len, head_dim/2); repeat it for both halves with torch.cat([angles, angles], dim=-1) and return its cos and sin, each converted with .to(dtype=dtype, device=device).
+    ### BEGIN SOLUTION [03 §3] In float64, compute angle(pos, j) = pos · base^(-2j/head_dim) for the head_dim/2 pairs, lay the angles out twice side by side (column c belongs to pair c mod head_dim/2), and return their (cos, sin) in the requested dtype and device.
     positions = torch.arange(max_len, dtype=torch.float64).unsqueeze(1)      # (max_len, 1)
     theta = base ** (-torch.arange(0, head_dim, 2, dtype=torch.float64) / head_dim)  # (head_dim/2,)
     angles = positions * theta                                                # (max_len, head_dim/2)
@@ -306,7 +308,7 @@ def apply_rope(
             raise ValueError(f"sequence of length {seq_len} is longer than the tables' max_len={cos.shape[0]}")
     elif positions.dim() != 1 or positions.shape[0] != seq_len:
         raise ValueError(f"positions must have shape (seq,)=({seq_len},), got {tuple(positions.shape)}")
-    ### BEGIN SOLUTION [03 §4] Pick the table rows of each position (cos[:seq] by default, else cos[positions]) converted to x's dtype and device, split x into halves x1 = x[..., :head_dim // 2] and x2 = x[..., head_dim // 2:], and return x * cos + torch.cat([-x2, x1], dim=-1) * sin.
+    ### BEGIN SOLUTION [03 §4] Take the cos/sin rows of each row's position (0..seq-1, or `positions`) in x's dtype and device, and turn each pair (x[..., j], x[..., j + head_dim/2]) by its angle; return a new tensor.
     if positions is None:
         cos, sin = cos[:seq_len], sin[:seq_len]                # (seq, head_dim)
     else:

@@ -11,13 +11,14 @@
 # In this notebook you build the kind of tokenizer GPT-2, GPT-4, Llama 3 and Qwen use: **byte-level
 # byte-pair encoding (BPE)**, with a GPT-style pre-split, special tokens and a file format.
 #
-# | § | you write in `course_lib/tokenization.py` | what it does |
+# | § | you write | what it does |
 # |---|---|---|
-# | 1 | `get_pair_counts` | count neighbouring pairs of token ids |
+# | 1 | `get_pair_counts` in `course_lib/tokenization.py` | count neighbouring pairs of token ids |
 # | 2 | `merge_pair` | replace every occurrence of a pair by a new id |
 # | 3 | `IncrementalPairCounts`, `train_bpe` | learn the merges from text, fast |
 # | 4 | `encode_chunk`, `encode` | text → ids (special tokens included) |
 # | 5 | `decode` | ids → text, for *every* string |
+# | after §5 | `tokens_per_english_word`, `tokens_per_chinese_character`, in **this notebook** | measure what your tokenizers cost per word and per character |
 # | 6 | `Tokenizer.save`, `Tokenizer.load` | a readable, versioned tokenizer file |
 #
 # Along the way you will *measure* things with your own tokenizer: how fast a word vocabulary
@@ -27,25 +28,29 @@
 #
 # **How to work.** Open `course_lib/tokenization.py` next to this notebook. Each section below
 # explains one idea and names the function to write; its docstring says exactly what to return.
-# Fill in the part marked `# YOUR CODE HERE`, save the file, and re-run the section's check cell:
-# it prints ✓, or ✗ with what your code returned and what was expected. Thanks to `autoreload`
-# (next cells) you never need to restart the kernel for that.
+# Replace the `raise NotImplementedError(...)` under `# YOUR CODE HERE` with your code, save the
+# file, and run the section's check cell: it prints ✓, or ✗ with what your code returned and what
+# was expected. Hints are folded under each exercise: open them one at a time, only when you are
+# stuck. You can "Run All" at any stage: a cell that needs a function you have not written yet
+# says which one and skips the rest of its cell.
 
 # %% [setup]
-from course_lib.checks import check
+from course_lib.checks import check, needs
 from course_lib import device
 
 print(device.describe())
 
 # %% [markdown]
-# The next cell switches on `autoreload`, so that the notebook always uses the latest version of
-# your `course_lib/tokenization.py`, then imports what we need and loads the text we train on:
-# the course corpus, short stories about a small made-up world that `course_lib.data` generates on
-# your machine (no download). The same stories are used to train the models of notebooks 05–09.
+# The next cell imports what we need and loads the text we train on: the course corpus, short
+# stories about a small made-up world that `course_lib.data` generates on your machine (no
+# download). The same stories are used to train the models of notebooks 05–09. `autoreload`
+# re-reads `course_lib/tokenization.py` when you edit it, so the notebook's cells use your latest
+# code without restarting the kernel (a check always runs the file as it is on disk now).
 
 # %%
 %load_ext autoreload
-%autoreload 2
+%autoreload 1
+%aimport course_lib.tokenization
 
 import html
 import re
@@ -75,9 +80,13 @@ from course_lib.tokenization import (
 )
 
 MODE = device.run_mode()
-CORPUS_SIZE = "small" if MODE == "quick" else "default"   # ~500 KB or ~3 MB of stories
-corpus = data.corpus(split="train", size=CORPUS_SIZE)
-val_corpus = data.corpus(split="val", size=CORPUS_SIZE)
+SIZES = {  # stories to train on (~50 KB, ~500 KB, ~3 MB) and the vocabulary of §3
+    "smoke": dict(corpus="tiny", vocab=512, plot_sizes=5),
+    "quick": dict(corpus="small", vocab=1024, plot_sizes=8),
+    "full": dict(corpus="default", vocab=4096, plot_sizes=14),
+}[MODE]
+corpus = data.corpus(split="train", size=SIZES["corpus"])
+val_corpus = data.corpus(split="val", size=SIZES["corpus"])
 print(f"{MODE} mode: {len(corpus):,} characters of training stories, {len(val_corpus):,} of validation stories")
 print(corpus[:400])
 
@@ -177,20 +186,22 @@ ax.set_title("A word vocabulary keeps growing (on real text)")
 ax.legend()
 plt.show()
 
+print(f"Course stories: {len(set(story_words)):,} distinct words in {len(story_words):,}.")
 if docs_words:
     half = len(docs_words) // 2
     first_half = set(docs_words[:half])
     unseen = sum(word not in first_half for word in docs_words[half:]) / (len(docs_words) - half)
     print(f"Python docs: {len(set(docs_words)):,} distinct words in {len(docs_words):,}; "
           f"{unseen:.1%} of the words of the second half never occur in the first half.")
-print(f"Course stories: {len(set(story_words)):,} distinct words in {len(story_words):,}.")
 
 # %% [markdown]
-# The course stories stop at a few hundred distinct words: their world is small *on purpose*, so
-# that a model trained on a laptop can learn it. Real English does not stop: each new page brings
-# new words, and a word tokenizer trained on the first half of the Python docs would not know a
-# few percent of the words of the second half. A GPT-sized word vocabulary would need millions of
-# entries and would still meet unknown words.
+# The course stories stop at the few hundred distinct words printed above: their world is small
+# *on purpose*, so that a model trained on a laptop can learn it. Real English does not stop: each
+# new page brings new words. The last line above gives the share of the words of the second half of
+# the Python docs that never occur in the first half: a word tokenizer trained on the first half
+# would not know any of them. Look at the size of that share: not a rare accident but a steady
+# part of every page. A GPT-sized word vocabulary would need millions of entries and would still
+# meet unknown words.
 #
 # ### Characters and bytes: never unknown, but long
 #
@@ -232,8 +243,32 @@ for ch in "hé请《🙂":
 #
 # **Your turn:** write `get_pair_counts(ids, counts=None)`. It returns a dict from each pair
 # `(ids[i], ids[i + 1])` to how often it occurs. Pairs overlap (`[1, 1, 1]` holds (1, 1) twice).
-# When a `counts` dict is given, add into it and return it: that is how training sums the counts
-# of many pieces of text.
+# When a `counts` dict is given, add into it and return that same dict, even when it is empty:
+# that is how training sums the counts of many pieces of text into one dict.
+#
+# <details><summary>Hint 1</summary>
+#
+# A list of n ids has n − 1 neighbouring pairs: `(ids[0], ids[1])`, `(ids[1], ids[2])`, ...,
+# `(ids[n-2], ids[n-1])`. `zip(ids, ids[1:])` walks through exactly these pairs.
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# Decide first which dict you fill: the caller's when one is given, a new `{}` only when `counts is
+# None`. (Not `counts or {}`: an empty dict is falsy, and the caller's empty dict would stay empty.)
+# Then add 1 per pair; `d.get(key, 0)` reads a count that may not exist yet.
+# </details>
+#
+# <details><summary>Hint 3 (code)</summary>
+#
+# ```python
+# if counts is None:
+#     counts = {}
+# for pair in zip(ids, ids[1:]):
+#     ...  # add 1 to the count of `pair`
+# return counts
+# ```
+# </details>
 
 # %% [test tokenization.get_pair_counts points=1 hidden]
 
@@ -242,11 +277,12 @@ for ch in "hé请《🙂":
 # follow each other in English, and letters followed by a space (the ends of words).
 
 # %%
-first_story = corpus.split("\n\n")[0]
-counts = get_pair_counts(list(first_story.encode("utf-8")))
-top = sorted(counts.items(), key=lambda item: -item[1])[:8]
-for (a, b), n in top:
-    print(f"{bytes([a, b])!r:10} {n} times")
+with needs():
+    first_story = corpus.split("\n\n")[0]
+    counts = get_pair_counts(list(first_story.encode("utf-8")))
+    top = sorted(counts.items(), key=lambda item: -item[1])[:8]
+    for (a, b), n in top:
+        print(f"{bytes([a, b])!r:10} {n} times")
 
 # %% [markdown]
 # ## §2 Merging a pair
@@ -257,6 +293,32 @@ for (a, b), n in top:
 #
 # **Your turn:** write `merge_pair(ids, pair, new_id)`. Return a *new* list and leave `ids` as it
 # was.
+#
+# <details><summary>Hint 1</summary>
+#
+# A `for` loop moves one step at a time, but after a merge you must jump over *two* ids. Use an
+# index `i` and a `while i < len(ids)` loop, and build the result in a new list.
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# At position `i` the pair starts when there is a next id (`i + 1 < len(ids)`) and
+# `(ids[i], ids[i + 1])` equals `pair`: then append `new_id` and move `i` on by 2. Otherwise append
+# `ids[i]` and move on by 1. The last id must not be forgotten when it is not merged.
+# </details>
+#
+# <details><summary>Hint 3 (code)</summary>
+#
+# ```python
+# merged, i = [], 0
+# while i < len(ids):
+#     if i + 1 < len(ids) and (ids[i], ids[i + 1]) == tuple(pair):
+#         ...  # a merge: new_id, and skip both ids
+#     else:
+#         ...  # copy ids[i], move on by one
+# return merged
+# ```
+# </details>
 
 # %% [test tokenization.merge_pair points=1 hidden]
 
@@ -266,17 +328,19 @@ for (a, b), n in top:
 # the tokens grow.
 
 # %%
-sentence = "the cat sat on the mat and the dog sat on the log"
-ids = list(sentence.encode("utf-8"))
-pieces = {i: bytes([i]) for i in range(256)}
-print(f"start: {len(ids)} tokens")
-for new_id in range(256, 266):
-    counts = get_pair_counts(ids)
-    pair = min(counts, key=lambda p: (-counts[p], p))        # most frequent; ties: smallest pair
-    ids = merge_pair(ids, pair, new_id)
-    pieces[new_id] = pieces[pair[0]] + pieces[pair[1]]
-    shown = "|".join(pieces[i].decode("utf-8") for i in ids)
-    print(f"merge {pieces[new_id].decode()!r:8} -> {new_id}: {len(ids):2} tokens  {shown}")
+with needs():
+    sentence = "the cat sat on the mat and the dog sat on the log"
+    ids = list(sentence.encode("utf-8"))
+    pieces = {i: bytes([i]) for i in range(256)}
+    lines = [f"start: {len(ids)} tokens"]
+    for new_id in range(256, 266):
+        counts = get_pair_counts(ids)
+        pair = min(counts, key=lambda p: (-counts[p], p))        # most frequent; ties: smallest pair
+        ids = merge_pair(ids, pair, new_id)
+        pieces[new_id] = pieces[pair[0]] + pieces[pair[1]]
+        shown = "|".join(pieces[i].decode("utf-8") for i in ids)
+        lines.append(f"merge {pieces[new_id].decode()!r:8} -> {new_id}: {len(ids):2} tokens  {shown}")
+    print("\n".join(lines))
 
 # %% [markdown]
 # ## §3 Training
@@ -285,10 +349,9 @@ for new_id in range(256, 266):
 #
 # Run BPE on raw text, as we just did, and you get tokens like `"on the "` that glue words
 # together (or `"dog."`, glued to punctuation), and the same word gets different tokens in
-# different places. GPT-2
-# introduced a fix: first cut the text into **chunks** with a regular expression (a word with its
-# leading space, a number, punctuation, whitespace), and never merge across chunks. Here is the
-# GPT-4 pattern (`GPT4_SPLIT_PATTERN`, written for Python's `re`) at work:
+# different places. GPT-2 introduced a fix: first cut the text into **chunks** with a regular
+# expression (a word with its leading space, a number, punctuation, whitespace), and never merge
+# across chunks. Here is the GPT-4 pattern (`GPT4_SPLIT_PATTERN`, written for Python's `re`) at work:
 
 # %%
 example = "Hello world! It's 2024... I've got 12345 apples 🍎🍎 请介绍一下《孙子兵法》\n\n  ok"
@@ -303,6 +366,27 @@ print(f"\nthe training stories: {len(chunks):,} chunks, of which {len(set(chunks
 # text. A bonus (last line): the stories have many chunks but few *distinct* ones, so training
 # can count each distinct chunk once and multiply by how often it occurs.
 #
+# **Chinese is different.** The pattern's "word" is a run of letters, every Chinese character
+# counts as a letter, and Chinese puts no spaces between words, so the pre-split only cuts Chinese
+# at punctuation: a whole clause of several words is one chunk.
+
+# %%
+for text in [CHINESE_TRAIN.split("\n")[0], ENGLISH_TRAIN.split("\n")[0]]:
+    pieces = split_text(text, GPT4_SPLIT_PATTERN)
+    words = [p for p in pieces if re.search(r"\w", p)]
+    print(" | ".join(pieces[:14]), "| ...")
+    print(f"   {len(words)} chunks with letters, {sum(map(len, words)) / len(words):.1f} characters on "
+          f"average, the longest: {max(words, key=len)!r} ({len(max(words, key=len))} characters)\n")
+
+# %% [markdown]
+# In the first paragraph of our Chinese training text, a chunk is a whole clause such as
+# `，我们一家人去公园散步` ("our family went for a walk in the park": five or six words, plus the comma
+# before them, which GPT-4's pattern attaches to a word like the space in `" world"`), while an
+# English chunk is one word. So for Chinese, merges can cross word boundaries (a token may end in the
+# middle of one word and continue into the next) and frequent multi-word phrases can become single
+# tokens; for English they never can. The pre-split was designed for languages that put spaces
+# between words, and for the others it does much less.
+#
 # ### Counting incrementally
 #
 # The naive trainer recounts every pair of the whole text after each merge: thousands of merges
@@ -316,8 +400,39 @@ print(f"\nthe training stories: {len(chunks):,} chunks, of which {len(set(chunks
 # `IncrementalPairCounts` (`__init__`, `most_frequent`, `merge`) and then `train_bpe`. The rule
 # for ties matters, because it makes training reproducible: take the **highest count, and among
 # equal counts the smallest pair**, i.e. `min(counts, key=lambda p: (-counts[p], p))`. The check
-# compares your merges with a slow trainer that recounts everything after each step; the
-# instructor's hidden check also times your trainer on 200 KB of text.
+# compares your merges, step by step, with the expected ones; training on the course corpus (the
+# cell after the check) should then take seconds, not minutes.
+#
+# <details><summary>Hint 1: __init__ and most_frequent</summary>
+#
+# In `__init__`, chunk `k` occurs `freqs[k]` times in the text, so each occurrence of a pair in it
+# adds `freqs[k]` to that pair's count; `get_pair_counts(chunk)` gives the occurrences, and `k`
+# goes into the set `where[pair]`. The heap is the list of `(-count, pair)` entries, turned into a
+# heap by `heapq.heapify`. In `most_frequent`, the top entry `self.heap[0]` is stale when its count
+# differs from `self.counts.get(pair)`: `heapq.heappop` it and look again.
+# </details>
+#
+# <details><summary>Hint 2: merge</summary>
+#
+# For each chunk index `k` in `self.where.pop(pair)`: compute the chunk's pair counts before and
+# after `merge_pair`, and collect `freqs[k] * (after - before)` per pair in a `delta` dict. Pairs
+# that vanished from the chunk lose `k` from their `where` set, new ones gain it. Then apply each
+# nonzero delta: a count that reaches 0 is deleted (with its `where` entry), any other count gets a
+# fresh heap entry `(-count, pair)` with `heapq.heappush`.
+# </details>
+#
+# <details><summary>Hint 3: train_bpe (code)</summary>
+#
+# ```python
+# chunk_counts = Counter(split_text(text, split_pattern))        # distinct chunk -> how often
+# stats = IncrementalPairCounts([list(text_to_bytes(c)) for c in chunk_counts],
+#                               list(chunk_counts.values()))
+# merges, vocab = {}, {i: bytes([i]) for i in range(256)}
+# for new_id in range(256, vocab_size):
+#     ...  # ask stats for the most frequent pair (stop on None), merge it, record it
+# return merges, vocab
+# ```
+# </details>
 
 # %% [test tokenization.train_bpe points=3 hidden]
 
@@ -326,13 +441,23 @@ print(f"\nthe training stories: {len(chunks):,} chunks, of which {len(set(chunks
 # training stops when every chunk has become a single token.)
 
 # %%
-VOCAB_SIZE = 1024 if MODE == "quick" else 4096
-started = time.perf_counter()
-merges, vocab = train_bpe(corpus, VOCAB_SIZE, verbose=True)
-print(f"learned {len(merges)} merges from {len(corpus):,} characters in {time.perf_counter() - started:.2f} s")
-print("first 24 merges:", [vocab[i].decode("utf-8", "replace") for i in range(256, 280)])
-longest = sorted(vocab.values(), key=len, reverse=True)[:12]
-print("longest tokens: ", [token.decode("utf-8", "replace") for token in longest])
+VOCAB_SIZE = SIZES["vocab"]
+merges = vocab = None
+with needs():
+    started = time.perf_counter()
+    merges, vocab = train_bpe(corpus, VOCAB_SIZE, verbose=True)
+    print(f"learned {len(merges)} merges from {len(corpus):,} characters in {time.perf_counter() - started:.2f} s")
+    print("first 24 merges:", [vocab[i].decode("utf-8", "replace") for i in range(256, min(280, len(vocab)))])
+    longest = sorted(vocab.values(), key=len, reverse=True)[:12]
+    print("longest tokens: ", [token.decode("utf-8", "replace") for token in longest])
+
+
+def needs_result(value, cell):
+    """Stop the current cell (see `needs`) if `value` is None because `cell` was skipped."""
+    if value is None:
+        raise NotImplementedError(f"the result of {cell}, which was skipped: run that cell again "
+                                  "once the functions it names are written")
+
 
 # %% [markdown]
 # The first merges are the most frequent pieces of English (`"he"`, `" t"`, `" the"`...); the last
@@ -342,29 +467,53 @@ print("longest tokens: ", [token.decode("utf-8", "replace") for token in longest
 # share? The story corpus has *happy* but none of its relatives, so we add our English and Chinese
 # paragraphs to the training text and look at the family with the first *k* merges, for several
 # *k*. (Training is greedy, so the first *k* merges of a long training run are exactly what a
-# run with a vocabulary of 256 + *k* would learn: we can train once and truncate.)
+# run with a vocabulary of 256 + *k* would learn: we can train once and truncate.) The training
+# needs `train_bpe`; the table after it also needs `encode` (§4).
 
 # %%
 mixed_text = corpus + "\n\n" + ENGLISH_TRAIN + "\n\n" + CHINESE_TRAIN
-mixed_merges, mixed_vocab = train_bpe(mixed_text, VOCAB_SIZE * 2)
-mixed_items = list(mixed_merges.items())           # in the order learned
-family = [" happy", " unhappy", " happiness", " happily", " kind", " unkind", " kindness"]
-sizes = sorted({min(len(mixed_items), k) for k in (500, 900, 1100, 1300, 1500, 1900)})
-for k in sizes:
-    prefix = dict(mixed_items[:k])
-    split = ["|".join(mixed_vocab[i].decode("utf-8", "replace") for i in encode(word, prefix)) for word in family]
-    print(f"{256 + k:5} tokens: " + "  ".join(f"{s:>14}" for s in split))
+mixed_merges = mixed_vocab = mixed_items = None
+with needs():
+    mixed_merges, mixed_vocab = train_bpe(mixed_text, VOCAB_SIZE * 2)
+    mixed_items = list(mixed_merges.items())           # in the order learned
+    print(f"learned {len(mixed_items)} merges from the stories and our paragraphs")
+
+# %%
+with needs():
+    needs_result(mixed_items, "the training cell above")
+    def shown(ids):
+        """The tokens of `ids` joined by |, with each space shown as ·."""
+        return "|".join(mixed_vocab[i].decode("utf-8", "replace") for i in ids).replace(" ", "·")
+
+    family = [" happy", " unhappy", " happiness", " happily", " kind", " unkind", " kindness"]
+    sizes = sorted({min(len(mixed_items), k) for k in (500, 900, 1100, 1300, 1500, 1900)})
+    print("(· is a space)")
+    for k in sizes:
+        prefix = dict(mixed_items[:k])
+        print(f"{256 + k:5} tokens: " + "  ".join(f"{shown(encode(word, prefix)):>15}" for word in family))
+    print("\nwith all merges:")
+    for word in [" happy", "happy", " unhappy", "Happy", " Happy"]:
+        ids = encode(word, mixed_merges)
+        print(f"   {word!r:11} -> ids {ids}: {shown(ids)}")
 
 # %% [markdown]
 # Read the table from top to bottom. With few merges, the relatives are spelled from small pieces
-# they share (`"ha"`, `"pp"`...); with more merges, longer shared pieces appear and are reused
-# across the family (in our run: `" happ"` + `"iness"`, `" happ"` + `"ily"`, `" kind"` +
-# `"ness"`); with many merges, every word that occurs often enough in the training text becomes a
-# single token. A
-# tokenizer trained on billions of words keeps very frequent words whole and builds rarer relatives
-# from shared pieces, so a model that has learned what `" happ"` tends to mean can use it in words
-# it rarely saw. (BPE only counts; the pieces follow frequency, not grammar, so they match
+# they share (`ha`, `pp`...); with more merges, longer shared pieces appear and are reused across
+# the family (look for `·happ` or `·kind` followed by `iness`, `ily` or `ness`);
+# with many merges, every word that occurs often enough in the training text becomes a single
+# token. A tokenizer trained on billions of words keeps very frequent words whole and builds rarer
+# relatives from shared pieces, so a model that has learned what `" happ"` tends to mean can use it
+# in words it rarely saw. (BPE only counts; the pieces follow frequency, not grammar, so they match
 # *un-* or *-ness* only when the statistics say so.)
+#
+# **Why `" happy"`, with its space?** The pre-split glues each word to the space before it, so in
+# running text the chunk is `" happy"`, and the tokens learned for it include the space. Inside
+# `" unhappy"` the letters *happy* follow *un*, not a space, so they can never use the token
+# `" happy"`; and `"happy"` at the start of a line, or `"Happy"` at the start of a sentence, are
+# other chunks again. The last lines above show it: `" happy"` and `"happy"` have different ids, and
+# `"Happy"` is spelled from other pieces again. (If `"happy"` without its space is a single token in
+# your run, it was learned as a piece of `" unhappy"`.) A model has to learn from data that these
+# ids mean (nearly) the same thing; nothing in the ids tells it.
 #
 # ## §4 Encoding
 #
@@ -382,22 +531,51 @@ for k in sizes:
 #
 # **Your turn:** write `encode_chunk(chunk, merges)` and then `encode(text, merges, ...)`. Use
 # `text_to_bytes(chunk)` for the bytes (it also accepts strings that strict UTF-8 refuses, see §5).
+#
+# <details><summary>Hint 1: encode_chunk</summary>
+#
+# A merge's rank is its new id: smaller means learned earlier. Among the neighbouring pairs of the
+# current ids, pick the one with the smallest rank (`merges.get(pair, math.inf)` gives unknown
+# pairs an infinite rank), merge it with `merge_pair`, and repeat; stop when the best pair is not
+# in `merges` or fewer than two ids are left.
+# </details>
+#
+# <details><summary>Hint 2: special tokens in encode</summary>
+#
+# With `allowed_special="all"`, `re.split` with a *capturing* group, built from
+# `re.escape(name)` of each special name (longest first, so that the longer of two overlapping
+# names wins), keeps the special tokens in the result at the odd positions:
+# `"a<|endoftext|>b"` → `["a", "<|endoftext|>", "b"]`. With `"none_raise"`, raise `ValueError`
+# when a name occurs in the text; with `"none"` there is nothing to cut out.
+# </details>
+#
+# <details><summary>Hint 3: ordinary text (code)</summary>
+#
+# ```python
+# for chunk in split_text(piece, split_pattern):
+#     ids.extend(encode_chunk(text_to_bytes(chunk), merges))
+# ```
+# The same chunk (`" the"`) comes back again and again: a dict from chunk to its ids makes long
+# texts much faster.
+# </details>
 
 # %% [test tokenization.encode points=3 hidden]
 
 # %%
-sample = "Mia has a red kite. The unhappy dragon flew over 12345 mountains!"
-ids = encode(sample, merges)
-print(f"{len(sample)} characters, {len(sample.encode())} bytes -> {len(ids)} tokens")
-print(ids)
-print("|".join(vocab[i].decode("utf-8", "replace") for i in ids))
-print('" Mia" ->', encode(" Mia", merges), '   "Mia" ->', encode("Mia", merges))
+with needs():
+    needs_result(merges, "the training cell of §3")
+    sample = "Mia has a red kite. The unhappy dragon flew over 12345 mountains!"
+    ids = encode(sample, merges)
+    print(f"{len(sample)} characters, {len(sample.encode())} bytes -> {len(ids)} tokens")
+    print(ids)
+    print("|".join(vocab[i].decode("utf-8", "replace") for i in ids))
+    print('" Mia" ->', encode(" Mia", merges), '   "Mia" ->', encode("Mia", merges))
 
 # %% [markdown]
 # Words of the story world are single tokens; *dragon* and *mountains* never occur in the stories
 # and are spelled from pieces, and so are the digits, which the stories hardly use. Look at *Mia*
-# too: in the stories a name nearly always follows a space, and `" Mia"` and `"Mia"` are different
-# chunks, hence different tokens. A model must learn separately that both are the same name.
+# too: as with `" happy"`, in the stories a name nearly always follows a space, and `" Mia"` and
+# `"Mia"` are different chunks, hence different tokens.
 #
 # ### Compression against vocabulary size
 #
@@ -415,32 +593,35 @@ def bytes_per_token(merge_items, text, size):
     return len(text.encode("utf-8")) / max(1, len(encode(text, dict(merge_items[: size - 256]))))
 
 
-n_points = 8 if MODE == "quick" else 14
-eval_texts = {"new course stories": val_corpus[:50_000], "English paragraphs": ENGLISH_TEST,
-              "Chinese paragraphs": CHINESE_TEST}
-fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
-for ax, (title, items) in zip(axes, [("trained on the stories", list(merges.items())),
-                                     ("trained on stories + our paragraphs", mixed_items)]):
-    sizes = sorted({256 + round(i * len(items) / (n_points - 1)) for i in range(n_points)})
-    print(f"{title}, vocabulary {sizes[0]} -> {sizes[-1]}:")
-    for name, text in eval_texts.items():
-        ratios = [bytes_per_token(items, text, size) for size in sizes]
-        ax.plot(sizes, ratios, marker="o", label=name)
-        print(f"   {name:20}: {ratios[0]:.2f} -> {ratios[-1]:.2f} bytes per token")
-    ax.set_title(title)
-    ax.set_xlabel("vocabulary size (256 bytes + merges)")
-axes[0].set_ylabel("UTF-8 bytes per token")
-axes[0].legend()
-plt.show()
+with needs():
+    needs_result(merges, "the training cell of §3")
+    needs_result(mixed_items, "the first cell of 'Back to happy'")
+    eval_texts = {"new course stories": val_corpus[:50_000], "English paragraphs": ENGLISH_TEST,
+                  "Chinese paragraphs": CHINESE_TEST}
+    fig, axes = plt.subplots(1, 2, figsize=(11, 3.8), sharey=True)
+    for ax, (title, items) in zip(axes, [("trained on the stories", list(merges.items())),
+                                         ("trained on stories + our paragraphs", mixed_items)]):
+        sizes = sorted({256 + round(i * len(items) / (SIZES["plot_sizes"] - 1)) for i in range(SIZES["plot_sizes"])})
+        print(f"{title}, vocabulary {sizes[0]} -> {sizes[-1]}:")
+        for name, text in eval_texts.items():
+            ratios = [bytes_per_token(items, text, size) for size in sizes]
+            ax.plot(sizes, ratios, marker="o", label=name)
+            print(f"   {name:20}: {ratios[0]:.2f} -> {ratios[-1]:.2f} bytes per token")
+        ax.set_title(title)
+        ax.set_xlabel("vocabulary size (256 bytes + merges)")
+    axes[0].set_ylabel("UTF-8 bytes per token")
+    axes[0].legend()
+    plt.show()
 
 # %% [markdown]
-# On stories like the training text, compression climbs to several bytes per token. On other
-# English it climbs much less: the merges fit the story world. On the left, Chinese stays at
-# exactly one byte per token: that tokenizer has never seen a Chinese character, so it falls back
-# to bytes. On the right, Chinese improves only at the end: merges are learned in order of
-# frequency, and four short paragraphs are rare next to the stories, so their pieces come last
-# (and only the characters they contain get merges). A tokenizer compresses what it was trained
-# on, which is why the training mix of a real tokenizer is chosen as carefully as its size.
+# Compare with the lines printed above the plot. On stories like the training text, compression
+# climbs to several bytes per token. On other English it climbs much less: the merges fit the story
+# world. On the left, Chinese stays at exactly one byte per token: that tokenizer has never seen a
+# Chinese character, so it falls back to bytes. On the right, Chinese improves only at the end:
+# merges are learned in order of frequency, and four short paragraphs are rare next to the stories,
+# so their pieces come last (and only the characters they contain get merges). A tokenizer
+# compresses what it was trained on, which is why the training mix of a real tokenizer is chosen as
+# carefully as its size.
 #
 # ## §5 Decoding
 #
@@ -451,42 +632,86 @@ plt.show()
 #   can generate any sequence of ids, including half a character: decoding must never crash, so
 #   invalid bytes become the replacement character "�".
 # * A Python `str` can contain a lone surrogate such as `"\ud800"` (it turns up in broken JSON or
-#   file names) that strict UTF-8 refuses. `text_to_bytes` and `bytes_to_text`, provided in the
-#   module, keep such strings intact, so that `decode(encode(s)) == s` holds for **every** `str`.
+#   file names) that strict UTF-8 refuses. `text_to_bytes` and `bytes_to_text`, provided (in
+#   `course_lib/_tokenization_utils.py`), keep such strings intact, so that
+#   `decode(encode(s)) == s` holds for **every** `str`.
 #
 # **Your turn:** write `decode(ids, vocab, special_tokens=None)` with `bytes_to_text`, and raise a
 # `ValueError` naming any id that is neither in the vocabulary nor a special token.
+#
+# <details><summary>Hint 1</summary>
+#
+# Do not decode token by token: collect the bytes of every token in a list, join them with
+# `b"".join(...)` and decode once.
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# A special token's id is not in `vocab`: invert `special_tokens` into a dict id → text, and use
+# `text_to_bytes(text)` for its bytes. `operator.index(token_id)` turns numpy or torch integers
+# into Python ints (and refuses floats).
+# </details>
+#
+# <details><summary>Hint 3</summary>
+#
+# Decode the joined bytes with `bytes_to_text` (it never raises and keeps lone surrogates), and for
+# an id in neither dict `raise ValueError(f"unknown token id {token_id}")`.
+# </details>
 
 # %% [test tokenization.decode points=2 hidden]
 
 # %%
-for text in ["hello world", "请介绍一下《孙子兵法》这本书", "emoji 🙂👍🏽 👩‍👩‍👧", "café vs cafe\u0301", "lone \ud800 surrogate", ""]:
-    ids = encode(text, merges)
-    back = decode(ids, vocab)
-    print(f"{'✓' if back == text else '✗'} {len(ids):3} tokens  {text!r}")
-ni = list("你".encode("utf-8"))
-print(f"\nthe three bytes of 你 {ni}: together -> {decode(ni, vocab)!r}, one by one -> "
-      f"{[decode([b], vocab) for b in ni]}")
+with needs():
+    needs_result(merges, "the training cell of §3")
+    for text in ["hello world", "请介绍一下《孙子兵法》这本书", "emoji 🙂👍🏽 👩‍👩‍👧", "café vs cafe\u0301",
+                 "lone \ud800 surrogate", ""]:
+        ids = encode(text, merges)
+        back = decode(ids, vocab)
+        print(f"{'✓' if back == text else '✗'} {len(ids):3} tokens  {text!r}")
+    ni = list("你".encode("utf-8"))
+    print(f"\nthe three bytes of 你 {ni}: together -> {decode(ni, vocab)!r}, one by one -> "
+          f"{[decode([b], vocab) for b in ni]}")
 
 # %% [markdown]
 # ## Measuring: tokens per English word and per Chinese character
 #
-# A common rule of thumb for GPT-style tokenizers says **100 tokens ≈ 75 English words ≈ 50
-# Chinese characters**, that is about 1.33 tokens per English word and 2 tokens per Chinese
-# character. Let us measure what *your* tokenizers cost, on the held-out test paragraphs.
+# A rule of thumb says **100 tokens ≈ 75 English words ≈ 50 Chinese characters**, that is about
+# 1.33 tokens per English word and 2 tokens per Chinese character. Where does it come from? The
+# English half is OpenAI's own estimate for its GPT models' tokenizers (its help pages on tokens:
+# a token is about 4 characters or ¾ of a word of common English text, so 100 tokens ≈ 75 words).
+# The Chinese half is not an official figure: it is a rough number repeated in guides and blog
+# posts about the same tokenizers, and such guides quote anything from about one to three tokens
+# per Chinese character. Both describe tokenizers with 50,000–100,000 merges learned mostly from
+# English web text. Let us measure what *your* tokenizers cost, on the held-out test paragraphs.
 #
 # We have two tokenizers: `tok_stories`, trained on the course stories only (§3), and `tok_mixed`,
 # trained on the stories plus our English and Chinese training paragraphs.
 
 # %%
-tok_stories = Tokenizer(merges)
-tok_mixed = Tokenizer(mixed_merges)
-print(tok_stories, tok_mixed, sep="\n")
+tok_stories = tok_mixed = None
+with needs():
+    needs_result(merges, "the training cell of §3")
+    needs_result(mixed_merges, "the first cell of 'Back to happy'")
+    tok_stories = Tokenizer(merges)
+    tok_mixed = Tokenizer(mixed_merges)
+    print(tok_stories, tok_mixed, sep="\n")
 
 # %% [markdown]
 # **Your turn (in the notebook):** complete the two functions. Count English words with a regular
 # expression such as `[A-Za-z]+(?:'[A-Za-z]+)?`, and Chinese characters as the characters in the
 # CJK range `[\u4e00-\u9fff]` (punctuation such as "，" is not counted, but its tokens are).
+#
+# <details><summary>Hint 1</summary>
+#
+# `re.findall(pattern, text)` returns the list of matches: its length is the number of words (or of
+# Chinese characters).
+# </details>
+#
+# <details><summary>Hint 2</summary>
+#
+# `tokenizer.encode(text)` returns the list of token ids: divide its length by the count of
+# Hint 1.
+# </details>
 
 # %% [exercise measure_tokens]
 def tokens_per_english_word(tokenizer, text):
@@ -505,30 +730,31 @@ def tokens_per_chinese_character(tokenizer, text):
     ### END SOLUTION
 
 
-print(f"{'':34} {'tokens per English word':>24} {'tokens per Chinese char':>24}")
-for name, tokenizer in [("trained on the stories", tok_stories), ("trained on stories + paragraphs", tok_mixed)]:
-    print(f"{name:34} {tokens_per_english_word(tokenizer, ENGLISH_TEST):24.2f} "
-          f"{tokens_per_chinese_character(tokenizer, CHINESE_TEST):24.2f}")
-print(f"{'rule of thumb (GPT-style)':34} {100 / 75:24.2f} {100 / 50:24.2f}")
+with needs():
+    needs_result(tok_mixed, "the cell that builds tok_stories and tok_mixed")
+    print(f"{'':34} {'tokens per English word':>24} {'tokens per Chinese char':>24}")
+    for name, tokenizer in [("trained on the stories", tok_stories), ("trained on stories + paragraphs", tok_mixed)]:
+        print(f"{name:34} {tokens_per_english_word(tokenizer, ENGLISH_TEST):24.2f} "
+              f"{tokens_per_chinese_character(tokenizer, CHINESE_TEST):24.2f}")
+    print(f"{'rule of thumb (GPT-style)':34} {100 / 75:24.2f} {100 / 50:24.2f}")
 
 # %% [markdown]
-# What do the numbers say? (When we ran it: about 2.5 and 2.2 tokens per English word, 3.3 and 2.1
-# tokens per Chinese character.)
+# What do the numbers in the table say?
 #
-# * **English costs more than the rule of thumb.** Our tokenizers learned a few hundred to two thousand
-#   merges from a tiny world; the test paragraphs talk about violins and galaxies, words the
-#   stories never use, so they are spelled from several pieces. GPT-4's tokenizer learned 100,000
-#   merges from a huge, varied slice of the web, and most English words are one token for it.
+# * **English costs more than the rule of thumb.** Our tokenizers learned only the merges printed
+#   above (`merges=...`), from a tiny world; the test paragraphs talk about violins and galaxies,
+#   words the stories never use, so they are spelled from several pieces. GPT-4's tokenizer learned
+#   100,000 merges from a huge, varied slice of the web, and most English words are one token for it.
 # * **Chinese costs more than 3 tokens per character with the story-only tokenizer**: with no
 #   Chinese in its training text it has no Chinese merges, so every character is its three UTF-8
 #   bytes (plus the punctuation's tokens). Adding four short Chinese paragraphs to the training
-#   text brings the cost close to the rule of thumb: the characters they use often (的, 一, 在,
-#   们...) became single tokens, while characters they never use are still three bytes each.
+#   text lowers the cost: the characters they use often (的, 一, 在, 们...) became single tokens,
+#   while characters they never use are still three bytes each.
 # * **The ratio is a property of the training data, not of the language.** The rule of thumb
 #   describes one family of tokenizers trained mostly on English. Tokenizers trained with more
-#   Chinese (Qwen's, DeepSeek's, or GPT-4o's larger vocabulary) need *fewer* than one token per
-#   common character. Prices per token, context lengths and generation speed all inherit this:
-#   the same text costs different amounts in different languages and with different models.
+#   Chinese (Qwen's, DeepSeek's, or GPT-4o's larger vocabulary) need fewer tokens per Chinese
+#   character. Prices per token, context lengths and generation speed all inherit this: the same
+#   text costs different amounts in different languages and with different models.
 #
 # ## §6 The tokenizer object: special tokens, saving and loading
 #
@@ -540,9 +766,31 @@ print(f"{'rule of thumb (GPT-style)':34} {100 / 75:24.2f} {100 / 50:24.2f}")
 # **Your turn:** write `Tokenizer.save(path)` and `Tokenizer.load(path)`. The file is JSON with
 # keys `format`, `version`, `split_pattern`, `special_tokens` and `merges`, where `merges[i]` is the
 # pair `[left, right]` that became id 256 + i (so: sorted by new id). Write it with the provided
-# `_format_json` (one merge per line, easy to read and to diff). `load` refuses files of another
+# `format_json` (one merge per line, easy to read and to diff). `load` refuses files of another
 # format or of a newer version with a `ValueError`, and returns an object of the class it is called
 # on (`cls(...)`).
+#
+# <details><summary>Hint 1: save</summary>
+#
+# Sort `self.merges.items()` by the new id (the value) and keep the pairs as `[left, right]` lists
+# (JSON has no tuples). Put them in a dict with the other four keys (`self.FORMAT`,
+# `self.VERSION`, ...) and write `format_json(data)` to `path`, opened with `encoding="utf-8"`.
+# </details>
+#
+# <details><summary>Hint 2: load</summary>
+#
+# `json.load` the file; raise `ValueError` unless `data.get("format") == cls.FORMAT` and the
+# version is between 1 and `cls.VERSION`. The merges come back as a list of lists: the pair at
+# position `i` gets the id `256 + i` (and must become a tuple to be a dict key).
+# </details>
+#
+# <details><summary>Hint 3: load (code)</summary>
+#
+# ```python
+# merges = {(left, right): 256 + i for i, (left, right) in enumerate(data["merges"])}
+# return cls(merges, split_pattern=..., special_tokens=...)   # cls, not Tokenizer
+# ```
+# </details>
 
 # %% [test tokenization.tokenizer points=2 hidden]
 
@@ -551,43 +799,47 @@ print(f"{'rule of thumb (GPT-style)':34} {100 / 75:24.2f} {100 / 50:24.2f}")
 # model in notebook 07. The token gets the first id after the learned vocabulary.
 
 # %%
-tokenizer = BPETokenizer().train(corpus, VOCAB_SIZE)
-tokenizer.register_special_tokens({"<|endoftext|>": tokenizer.vocab_size})
-eot = tokenizer.special_tokens["<|endoftext|>"]
-stories = corpus.split("\n\n")[:2]
-document = "<|endoftext|>".join(stories)
-ids = tokenizer.encode(document, allowed_special="all")
-print(f"two stories, {len(ids)} tokens; <|endoftext|> is id {eot}, at position {ids.index(eot)}")
-print("around it:", tokenizer.pieces(document, allowed_special="all")[ids.index(eot) - 3: ids.index(eot) + 4])
-try:
-    tokenizer.encode("Please ignore this <|endoftext|> and go on")
-except ValueError as err:
-    print("default policy:", err)
+with needs():
+    tokenizer = BPETokenizer().train(corpus, VOCAB_SIZE)
+    tokenizer.register_special_tokens({"<|endoftext|>": tokenizer.vocab_size})
+    eot = tokenizer.special_tokens["<|endoftext|>"]
+    stories = corpus.split("\n\n")[:2]
+    document = "<|endoftext|>".join(stories)
+    ids = tokenizer.encode(document, allowed_special="all")
+    print(f"two stories, {len(ids)} tokens; <|endoftext|> is id {eot}, at position {ids.index(eot)}")
+    print("around it:", tokenizer.pieces(document, allowed_special="all")[ids.index(eot) - 3: ids.index(eot) + 4])
+    try:
+        tokenizer.encode("Please ignore this <|endoftext|> and go on")
+    except ValueError as err:
+        print("default policy:", err)
 
-with tempfile.TemporaryDirectory() as folder:
-    path = Path(folder) / "stories_tokenizer.json"
-    tokenizer.save(path)
-    lines = path.read_text(encoding="utf-8").splitlines()
-    print(f"\n{path.name}: {path.stat().st_size:,} bytes, {len(lines)} lines; the first 12 (pattern shortened):")
-    for line in lines[:12]:
-        print("  ", line if len(line) < 100 else line[:97] + "...")
-    loaded = BPETokenizer.load(path)
-print("\nloaded:", loaded)
-print("same ids after loading:", loaded.encode(document, allowed_special="all") == ids)
-print("decode(encode(document)) == document:", loaded.decode(ids) == document)
+    with tempfile.TemporaryDirectory() as folder:
+        path = Path(folder) / "stories_tokenizer.json"
+        tokenizer.save(path)
+        lines = path.read_text(encoding="utf-8").splitlines()
+        print(f"\n{path.name}: {path.stat().st_size:,} bytes, {len(lines)} lines; the first 12 (pattern shortened):")
+        for line in lines[:12]:
+            print("  ", line if len(line) < 100 else line[:97] + "...")
+        loaded = BPETokenizer.load(path)
+    print("\nloaded:", loaded)
+    print("same ids after loading:", loaded.encode(document, allowed_special="all") == ids)
+    print("decode(encode(document)) == document:", loaded.decode(ids) == document)
 
 # %% [markdown]
 # ## Playground
 #
 # Type anything (any language, emoji, code, `<|endoftext|>`) and move the slider to change the
-# vocabulary size. Each coloured box is one token, with its id below; a special token is pink, and
-# a token that is only part of a character (a byte of 请, say) shows its bytes in hex, like ‹e8 af›. The
-# tokenizer is `tok_mixed`, truncated to the size you pick (each size is built once and cached).
-# Things to try: a word from the stories, then the same word misspelled; the Chinese sentence at
-# 256 tokens and at the largest size; numbers with 4, 5 and 6 digits; `"  indented code"`.
+# number of merges. Each coloured box is one token, with its id below; a space is shown as a grey
+# `·` (so `·the` is the token `" the"`), a newline as `↵` and a tab as `⇥`; a special token is pink,
+# and a token that is only part of a character (a byte of 请, say) shows its bytes in hex, like
+# ‹e8 af›. The tokenizer is `tok_mixed`, truncated to the size you pick (each size is built once
+# and cached), plus `<|endoftext|>`. Things to try: a word from the stories, then the same word
+# misspelled; the Chinese sentence at 256 (bytes only) and at the largest size; numbers with 4, 5
+# and 6 digits; `"  indented code"`.
 
 # %%
 PALETTE = ["#ffd6a5", "#caffbf", "#9bf6ff", "#bdb2ff", "#fdffb6", "#a0c4ff", "#ffc6ff", "#d0f4de"]
+SPACE = '<span style="color:#888">·</span>'
 
 
 @lru_cache(maxsize=64)
@@ -607,7 +859,8 @@ def tokens_html(tok, text):
         colour = "#ff8fab" if token_id in specials else PALETTE[k % len(PALETTE)]
         raw = piece.encode("utf-8") if token_id in specials else tok.token_bytes(token_id)
         try:
-            shown = html.escape(raw.decode("utf-8")).replace("\n", "↵").replace("\t", "⇥")
+            shown = (html.escape(raw.decode("utf-8")).replace(" ", SPACE)
+                     .replace("\n", "↵").replace("\t", "⇥"))
         except UnicodeDecodeError:  # a piece of a multi-byte character (or a lone surrogate): its bytes
             shown = "‹" + " ".join(f"{b:02x}" for b in raw) + "›"
         boxes.append(
@@ -616,28 +869,29 @@ def tokens_html(tok, text):
             f'{shown}<br><span style="font-size:70%;color:#444">{token_id}</span></span>'
             + ("<br>" if "\n" in piece else ""))  # a newline token ends the line
     n_bytes = len(text.encode("utf-8", errors="surrogatepass"))
+    n_merges = len(tok.merges)
     summary = (f"<b>{len(pieces)}</b> tokens · {len(text)} characters · {n_bytes} bytes · "
-               f"{n_bytes / max(1, len(pieces)):.2f} bytes per token · vocabulary {tok.vocab_size}")
+               f"{n_bytes / max(1, len(pieces)):.2f} bytes per token · vocabulary {256 + n_merges} "
+               f"(256 bytes + {n_merges} merges) + {len(specials)} special token")
     return f'<div>{summary}</div><div style="margin-top:6px">{"".join(boxes)}</div>'
 
 
-text_box = widgets.Textarea(
-    value="Mia has a red kite. The unhappy dragon flew over 12345 mountains!<|endoftext|>请介绍一下《孙子兵法》这本书 🙂",
-    layout=widgets.Layout(width="100%", height="80px"))
-size_slider = widgets.IntSlider(value=256 + len(mixed_items), min=256, max=256 + len(mixed_items),
-                                step=1, description="vocab size", continuous_update=False,
-                                layout=widgets.Layout(width="60%"))
-shown_tokens = widgets.HTML()
+with needs():
+    needs_result(mixed_items, "the first cell of 'Back to happy'")
+    text_box = widgets.Textarea(
+        value="Mia has a red kite. The unhappy dragon flew over 12345 mountains!<|endoftext|>请介绍一下《孙子兵法》这本书 🙂",
+        layout=widgets.Layout(width="100%", height="80px"))
+    size_slider = widgets.IntSlider(value=256 + len(mixed_items), min=256, max=256 + len(mixed_items),
+                                    step=1, description="vocab size", continuous_update=False,
+                                    layout=widgets.Layout(width="60%"))
+    shown_tokens = widgets.HTML(tokens_html(playground_tokenizer(size_slider.value), text_box.value))
 
+    def update(change=None):
+        shown_tokens.value = tokens_html(playground_tokenizer(size_slider.value), text_box.value)
 
-def update(change=None):
-    shown_tokens.value = tokens_html(playground_tokenizer(size_slider.value), text_box.value)
-
-
-text_box.observe(update, names="value")
-size_slider.observe(update, names="value")
-update()
-display(widgets.VBox([text_box, size_slider, shown_tokens]))
+    text_box.observe(update, names="value")
+    size_slider.observe(update, names="value")
+    display(widgets.VBox([text_box, size_slider, shown_tokens]))
 
 # %% [markdown]
 # ## Summary
@@ -647,7 +901,8 @@ display(widgets.VBox([text_box, size_slider, shown_tokens]))
 # * UTF-8 spends 1 byte on an English letter and 3 on a Chinese character, so a byte-level start
 #   costs Chinese three times as much until the tokenizer learns Chinese merges.
 # * Training = count pairs, merge the most frequent, repeat; counting **incrementally** makes it
-#   fast. Encoding replays the merges in the order learned, inside pre-split chunks.
+#   fast. Encoding replays the merges in the order learned, inside pre-split chunks (a word with its
+#   space in English, a whole clause in Chinese).
 # * Tokens per word or per character are properties of the tokenizer's **training data**: we
 #   measured it instead of trusting the rule of thumb.
 # * Special tokens mark boundaries; a tokenizer is saved with its exact merge order.

@@ -313,6 +313,14 @@ def run_check(name: str, impl: ModuleType | None = None, hidden: bool = False,
         handle = connection.module(module)
     except StudentError as err:
         return CheckResult(name, False, import_failure(module, err), "import_error")
+    except CheckTimeout:
+        return CheckResult(name, False, f"course_lib/{module}.py did not answer in time", "timeout")
+    except ProtocolError as err:
+        return CheckResult(name, False, f"the process running your code sent back something that is not a "
+                           f"result ({err})", "crashed")
+    if not isinstance(handle, Handle):
+        return CheckResult(name, False, f"course_lib.{module} did not come back as a module (something in the "
+                           "process running your code replaced the machinery that answers the checks)", "crashed")
     started = time.monotonic()
     for check_ in checks:
         connection.deadline = None

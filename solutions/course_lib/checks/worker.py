@@ -53,7 +53,7 @@ def main(argv: list[str] | None = None) -> int:
             modules[name] = err
             failures[name] = err
     worker = Worker(modules, module_files=files)
-    report = {name: (_exception_data(err, files) if name in failures else None) for name in order}
+    report = {name: (_exception_data(failures[name], files) if name in failures else None) for name in order}
     document, tensors = worker.encode({"ok": report})
     write_all(out_fd, pack(document, tensors))
     serve(worker, in_fd, out_fd)
