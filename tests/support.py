@@ -24,7 +24,7 @@ HIDDEN = REPO / "grading" / "hidden"
 def exercise_modules() -> list[str]:
     """Modules that have public checks: course_lib/checks/<module>.py."""
     return sorted(p.stem for p in (SOLUTIONS / "checks").glob("*.py")
-                  if p.stem not in ("__init__", "framework"))
+                  if not p.stem.startswith("_") and p.stem not in ("framework", "remote", "worker"))
 
 
 def load_file(path: Path, name: str) -> ModuleType:
