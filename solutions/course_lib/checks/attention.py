@@ -594,9 +594,10 @@ def torch_forward_backward(torch_mha: nn.MultiheadAttention, query, key, value, 
     `key_padding` is True at real keys (the course's convention); PyTorch's is the opposite."""
     query, key, value = (t.clone().requires_grad_(True) for t in (query, key, value))
     attn_mask = None
-    if causal:
-        n_q, n_k = query.shape[1], key.shape[1]
-        attn_mask = ~torch.ones(n_q, n_k, dtype=torch.bool).tril(n_k - n_q)  # PyTorch: True = blocked
+    if causal:  # self-attention only: PyTorch's own square causal mask (-inf above the diagonal)
+        if query.shape[1] != key.shape[1]:
+            raise ValueError("torch_forward_backward: causal needs as many queries as keys")
+        attn_mask = torch.isinf(nn.Transformer.generate_square_subsequent_mask(query.shape[1]))  # True = blocked
     torch_mha.zero_grad(set_to_none=True)
     out, weights = torch_mha(query, key, value, key_padding_mask=None if key_padding is None else ~key_padding,
                              attn_mask=attn_mask, need_weights=True, average_attn_weights=False)
