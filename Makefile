@@ -64,6 +64,8 @@ instructor-tools: $(READY)
 IMPL ?= reference
 bench: $(READY)
 	PYTHONPATH=$(if $(filter student,$(IMPL)),.,solutions) $(BIN)/python benchmarks/bench_tokenizer.py
+	PYTHONPATH=$(if $(filter student,$(IMPL)),.,solutions) $(BIN)/python benchmarks/bench_attention.py
+	PYTHONPATH=$(if $(filter student,$(IMPL)),.,solutions) $(BIN)/python benchmarks/bench_kv_cache.py
 
 bench-grading: $(READY)
 	$(BIN)/python benchmarks/bench_grading.py
