@@ -170,6 +170,8 @@ def _use_widgets(page, name: str) -> list[str]:
     for index in range(count):
         control = controls.nth(index)
         cell = control.locator("xpath=ancestor::div[contains(@class,'jp-Cell')][1]")
+        if control.evaluate("el => !!el.closest('[disabled]') || el.disabled === true"):
+            continue  # a control the notebook disabled (e.g. a one-layer model's layer slider)
         control.scroll_into_view_if_needed()
         before = cell.evaluate(OUTPUT_STATE)
         tag = control.evaluate("el => el.tagName.toLowerCase()")
@@ -184,10 +186,14 @@ def _use_widgets(page, name: str) -> list[str]:
         elif tag in ("textarea", "input"):
             control.fill("the little dog saw a red ball")
             control.press("Enter")
-        else:
+        else:  # a slider's handle: move it right, or left where it already sits at its maximum
             control.focus()
+            start = control.get_attribute("aria-valuenow")
             for _ in range(3):
                 control.press("ArrowRight")
+            if control.get_attribute("aria-valuenow") == start:
+                for _ in range(6):
+                    control.press("ArrowLeft")
         changed = False
         for _ in range(60):
             page.wait_for_timeout(500)
