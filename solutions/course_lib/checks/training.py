@@ -155,7 +155,8 @@ def train_step_run(module, weight, batches, lrs, grad_clip, optimizer_kind="sgd"
             loss = module.train_step(model, optimizer, x, y, lr=lr, grad_clip=grad_clip)
             loss_info.append({"type": type(loss).__name__,
                               "requires_grad": bool(getattr(loss, "requires_grad", False))})
-            losses.append(float(loss) if isinstance(loss, (torch.Tensor, float, int)) else None)
+            losses.append(float(loss.detach()) if isinstance(loss, torch.Tensor)
+                          else float(loss) if isinstance(loss, (float, int)) else None)
             weights.append(model.table.weight.detach().clone())
             lr_seen.append([g["lr"] for g in optimizer.param_groups])
     return {"losses": losses, "weights": weights, "lr_seen": lr_seen, "loss_info": loss_info}

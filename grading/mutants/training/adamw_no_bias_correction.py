@@ -1,0 +1,23 @@
+"""AdamW uses m and v directly, without dividing by (1 - beta1**t) and (1 - beta2**t)."""
+
+CAUGHT_BY = ["training.adamw"]
+
+
+@torch.no_grad()
+def step(self, closure=None):
+    for group in self.param_groups:
+        lr, (b1, b2), eps, wd = group["lr"], group["betas"], group["eps"], group["weight_decay"]
+        for p in group["params"]:
+            if p.grad is None:
+                continue
+            st = self.state[p]
+            if not st:
+                st.update(step=0, exp_avg=torch.zeros_like(p), exp_avg_sq=torch.zeros_like(p))
+            st["step"] += 1
+            p.mul_(1 - lr * wd)
+            st["exp_avg"].mul_(b1).add_(p.grad, alpha=1 - b1)
+            st["exp_avg_sq"].mul_(b2).addcmul_(p.grad, p.grad, value=1 - b2)
+            p.sub_(lr * st["exp_avg"] / (st["exp_avg_sq"].sqrt() + eps))
+
+
+AdamW.step = step
