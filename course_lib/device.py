@@ -9,14 +9,16 @@ choice, in order:
 
 `run_mode()` answers the other question the notebooks ask: "quick" (sized for a 2-core laptop,
 seconds to a minute per cell) or "full" (bigger models and data, meant for a GPU). It reads
-``COURSE_MODE`` and defaults to "quick" on a CPU and "full" on an accelerator.
+``COURSE_MODE`` and defaults to "quick" on a CPU and "full" on an accelerator. A third mode,
+"smoke", is for the course's own tests: every notebook runs end to end in seconds, with results
+too small to mean anything.
 """
 
 from __future__ import annotations
 
 import os
 
-VALID_MODES = ("quick", "full")
+VALID_MODES = ("smoke", "quick", "full")
 
 
 def get_device(preference: str | None = None):
@@ -58,7 +60,7 @@ def get_device(preference: str | None = None):
 
 
 def run_mode(device=None) -> str:
-    """Return "quick" or "full" (see the module docstring); ``COURSE_MODE`` overrides."""
+    """Return "quick" or "full" (see the module docstring); ``COURSE_MODE`` overrides (also "smoke")."""
     mode = os.environ.get("COURSE_MODE", "").strip().lower()
     if mode:
         if mode not in VALID_MODES:

@@ -85,7 +85,7 @@ def one_hot(ids: torch.Tensor, vocab_size: int) -> torch.Tensor:
         raise TypeError(f"one_hot expects an integer tensor of ids, got {type(ids).__name__}"
                         + (f" of dtype {ids.dtype}" if isinstance(ids, torch.Tensor) else ""))
     # YOUR CODE HERE (notebook 02, §1)
-    raise NotImplementedError('one_hot() is not written yet (notebook 02, §1). Hint: Reject ids outside 0..vocab_size-1 with a ValueError, then compare ids.unsqueeze(-1) with torch.arange(vocab_size, device=ids.device) (broadcasting gives shape (..., V)) and convert the booleans to float.')
+    raise NotImplementedError("one_hot() is not written yet (notebook 02, §1). Hint: Refuse ids outside 0..vocab_size-1 with a ValueError, then build a float32 tensor with one more (last) axis of length vocab_size that holds 1.0 exactly at each id's position.")
 
 
 # --------------------------------------------------------------------------------------------
@@ -129,7 +129,7 @@ class Embedding(nn.Module):
             IndexError: if an id is negative or ``>= V``.
         """
         # YOUR CODE HERE (notebook 02, §2)
-        raise NotImplementedError('Embedding.forward() is not written yet (notebook 02, §2). Hint: Raise an IndexError if any id is < 0 or >= self.num_embeddings (a negative id would silently wrap around to the last rows), then return self.weight[ids], which indexes rows and keeps the autograd graph.')
+        raise NotImplementedError("Embedding.forward() is not written yet (notebook 02, §2). Hint: Refuse ids outside 0..num_embeddings-1 (negative ones too) with an IndexError, then return the table's rows for the ids, taken from the Parameter itself so that gradients reach it.")
 
     def extra_repr(self) -> str:
         return f"{self.num_embeddings}, {self.embedding_dim}"
@@ -155,7 +155,7 @@ def cosine_similarity(a: torch.Tensor, b: torch.Tensor, eps: float = 1e-8) -> to
         ``(n, m)`` tensor: ``out[i, j] = cos(a[i], b[j])``.
     """
     # YOUR CODE HERE (notebook 02, §3)
-    raise NotImplementedError('cosine_similarity() is not written yet (notebook 02, §3). Hint: Divide each row of a and of b by its own length (a.norm(dim=-1, keepdim=True).clamp_min(eps)), then one matrix product of the unit rows, a_unit @ b_unit.T, gives all n*m dot products at once.')
+    raise NotImplementedError('cosine_similarity() is not written yet (notebook 02, §3). Hint: Make every row of a and of b unit length (never dividing by less than eps), then get all n×m dot products of the unit rows with one matrix product.')
 
 
 # --------------------------------------------------------------------------------------------
@@ -186,7 +186,7 @@ def nearest_neighbours(
     # table can be read (and a copy of its scores edited) even while it is a Parameter.
     weight = weight.detach()
     # YOUR CODE HERE (notebook 02, §4)
-    raise NotImplementedError("nearest_neighbours() is not written yet (notebook 02, §4). Hint: Check query_index, compute cosine_similarity(weight[query_index:query_index+1], weight)[0] (one score per row), set the query's own score to -inf when exclude_self, clamp k to the candidates left and return torch.topk(scores, k) as (indices, values).")
+    raise NotImplementedError('nearest_neighbours() is not written yet (notebook 02, §4). Hint: Refuse a query that is not a row with an IndexError, score every row by its cosine similarity with the query row (your cosine_similarity), keep the query out when exclude_self, and return the best min(k, candidates) rows, best first, with their scores.')
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,7 +214,7 @@ def skipgram_pairs(token_ids: Sequence[int] | torch.Tensor, window: int) -> torc
     """
     ids = torch.as_tensor(token_ids, dtype=torch.long).reshape(-1)
     # YOUR CODE HERE (notebook 02, §5)
-    raise NotImplementedError('skipgram_pairs() is not written yet (notebook 02, §5). Hint: For each distance d in 1..window, the tokens ids[:-d] and ids[d:] are d apart: stack them into (left, right) pairs and (right, left) pairs, then concatenate everything (return an empty (0, 2) tensor when there are none).')
+    raise NotImplementedError('skipgram_pairs() is not written yet (notebook 02, §5). Hint: Refuse window < 1 with a ValueError, then list every (center, context) pair of positions 1..window apart, in both directions, as an (n_pairs, 2) LongTensor (shape (0, 2) when there is none).')
 
 
 # --------------------------------------------------------------------------------------------
@@ -243,7 +243,7 @@ def sgns_loss(center_vecs: torch.Tensor, context_vecs: torch.Tensor, negative_ve
         ``log(0) = -inf`` once ``x < -100`` or so in float32).
     """
     # YOUR CODE HERE (notebook 02, §6)
-    raise NotImplementedError('sgns_loss() is not written yet (notebook 02, §6). Hint: Score the true pairs with (center_vecs * context_vecs).sum(-1) and the negatives with torch.bmm(negative_vecs, center_vecs.unsqueeze(-1)).squeeze(-1), then return -(F.logsigmoid(pos) + F.logsigmoid(-neg).sum(-1)).mean().')
+    raise NotImplementedError('sgns_loss() is not written yet (notebook 02, §6). Hint: Score each pair by the dot product of its center and context vectors and each negative by its dot product with the center; the loss of a pair is -log σ(true score) - Σ log σ(-negative score), with a numerically stable log-sigmoid; return the mean over the batch.')
 
 
 # --------------------------------------------------------------------------------------------
@@ -307,19 +307,29 @@ class SkipGramModel(nn.Module):
     """Two embedding tables (built with your :class:`Embedding`) trained with your :func:`sgns_loss`.
 
     ``center`` holds the vectors we keep (a word's "meaning"); ``context`` holds the vectors a
-    word has when it appears *next to* a center word. Using two tables matters: with one, a
-    word would have to be similar to itself as a context, but words rarely follow themselves.
+    word has when it appears *next to* a center word. Training pulls a word's center vector
+    towards the context vectors of its neighbours in the text, so two words that appear in the
+    same contexts are pulled towards the same context vectors, and their center vectors end up
+    close: similar center vectors mean "used in the same places", not "used together".
+
+    Why two tables: with one (``tied=True``, one table serves both roles) the score of a word
+    with itself is its squared length, which training can only make large, while a word rarely
+    occurs next to itself; and "red" next to "boat" pulls the vectors of "red" and "boat"
+    themselves together, mixing "used together" into "used alike". Notebook 02 measures the
+    difference.
     """
 
-    def __init__(self, vocab_size: int, dim: int):
+    def __init__(self, vocab_size: int, dim: int, *, tied: bool = False):
         super().__init__()
+        self.tied = tied
         self.center = Embedding(vocab_size, dim)
-        self.context = Embedding(vocab_size, dim)
+        self.context = self.center if tied else Embedding(vocab_size, dim)
         # word2vec's initialisation: small random centers, zero contexts. N(0, 1) rows (the
         # default) would start with dot products of size ~sqrt(dim), where sigmoid saturates.
         with torch.no_grad():
             self.center.weight.uniform_(-0.5 / dim, 0.5 / dim)
-            self.context.weight.zero_()
+            if not tied:
+                self.context.weight.zero_()
 
     def forward(self, centers: torch.Tensor, contexts: torch.Tensor, negatives: torch.Tensor) -> torch.Tensor:
         """Loss of a batch: ``centers``, ``contexts`` are ``(B,)`` ids, ``negatives`` ``(B, K)``."""
@@ -351,6 +361,7 @@ def train_skipgram(
     device=None,
     seed: int = 0,
     progress: bool = True,
+    tied: bool = False,
 ) -> tuple[SkipGramModel, list[float]]:
     """Train skip-gram embeddings on a stream of token ids with your functions.
 
@@ -368,6 +379,7 @@ def train_skipgram(
         device: where to train (default ``course_lib.device.get_device()``).
         seed: makes the run repeatable.
         progress: show a tqdm progress bar.
+        tied: use one table for centers and contexts (see :class:`SkipGramModel`), to compare.
 
     Returns:
         ``(model, losses)``: the trained :class:`SkipGramModel` (on ``device``) and the loss of
@@ -384,7 +396,13 @@ def train_skipgram(
     noise = noise / noise.sum()
     keep = _keep_probabilities(counts, subsample) if subsample else torch.ones(vocab_size)
 
-    model = SkipGramModel(vocab_size, dim).to(device)
+    model = SkipGramModel(vocab_size, dim, tied=tied).to(device)
+    # Try your functions on a few tokens first, so that one that is not written yet stops the
+    # training here, before the optimiser is built and a progress bar is drawn.
+    with torch.no_grad():
+        trial = skipgram_pairs(token_ids[: 2 * window + 2], window).to(device)
+        if len(trial):
+            model(trial[:, 0], trial[:, 1], trial[:, :1])
     optimiser = torch.optim.Adam(model.parameters(), lr=lr)
     losses: list[float] = []
 

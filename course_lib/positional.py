@@ -5,8 +5,10 @@ The problem in one paragraph
 Self-attention compares every token with every other token by dot products, and nothing in
 those dot products says which token came first. Shuffle the input rows and the output rows are
 shuffled the same way, nothing else changes: "the dog bit the cat" and "the cat bit the dog"
-are the same bag of words to it. (:func:`attention_without_positions` lets you see this.) So we
-give the model the positions ourselves, in one of two ways:
+are the same bag of words to it. (:func:`attention_without_positions` lets you see this.) That
+holds when every token sees every token; a causal mask (each token sees only the ones before it,
+as in a GPT decoder) breaks the symmetry, and a decoder can infer positions from it, but only
+indirectly. So we give the model the positions ourselves, in one of two ways:
 
 * **add** a position vector to each token's embedding before the first layer: a fixed
   sinusoidal one (:func:`sinusoidal_table`, "Attention Is All You Need", 2017) or a learned one
@@ -125,7 +127,7 @@ def sinusoidal_table(
     if base <= 0:
         raise ValueError(f"base must be positive, got {base}")
     # YOUR CODE HERE (notebook 03, §1)
-    raise NotImplementedError('sinusoidal_table() is not written yet (notebook 03, §1). Hint: In float64, multiply a column of positions (max_len, 1) by a row of frequencies base ** (-torch.arange(0, d_model, 2) / d_model) to get angles (max_len, d_model/2), then write sin(angles) into the even columns table[:, 0::2] and cos(angles) into the odd columns table[:, 1::2], and return it with .to(dtype=dtype, device=device).')
+    raise NotImplementedError('sinusoidal_table() is not written yet (notebook 03, §1). Hint: Fill the even columns with sines and the odd columns with cosines of pos / base^(2i/d_model) (i the pair index), computed in float64, then convert to the requested dtype and device.')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -158,7 +160,7 @@ class LearnedPositionalEmbedding(nn.Module):
         self.max_len = max_len
         self.d_model = d_model
         # YOUR CODE HERE (notebook 03, §2)
-        raise NotImplementedError('LearnedPositionalEmbedding.__init__() is not written yet (notebook 03, §2). Hint: Wrap a (max_len, d_model) tensor of torch.randn(...) * init_std in nn.Parameter and assign it to self.weight, so that PyTorch registers it as a trainable parameter.')
+        raise NotImplementedError('LearnedPositionalEmbedding.__init__() is not written yet (notebook 03, §2). Hint: Store a trainable (max_len, d_model) table, drawn at random with standard deviation init_std, as self.weight, registered so that .parameters() sees it.')
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Add the position vectors to a batch of token vectors.
@@ -184,7 +186,7 @@ class LearnedPositionalEmbedding(nn.Module):
                 "exist only for the positions the table was built for"
             )
         # YOUR CODE HERE (notebook 03, §2)
-        raise NotImplementedError('LearnedPositionalEmbedding.forward() is not written yet (notebook 03, §2). Hint: Slice the first seq rows of self.weight (seq = x.shape[-2]) and add them to x; broadcasting adds the same (seq, d_model) block to every sequence of the batch.')
+        raise NotImplementedError('LearnedPositionalEmbedding.forward() is not written yet (notebook 03, §2). Hint: Add the position vectors of the first seq positions (seq = the second-to-last size of x) to x, for any batch dimensions, without changing x in place.')
 
 
 # ---------------------------------------------------------------------------------------------
@@ -230,7 +232,7 @@ def rope_frequencies(
     if base <= 0:
         raise ValueError(f"base must be positive, got {base}")
     # YOUR CODE HERE (notebook 03, §3)
-    raise NotImplementedError('rope_frequencies() is not written yet (notebook 03, §3). Hint: In float64, angles = torch.arange(max_len)[:, None] * base ** (-torch.arange(0, head_dim, 2) / head_dim) has shape (max_len, head_dim/2); repeat it for both halves with torch.cat([angles, angles], dim=-1) and return its cos and sin, each converted with .to(dtype=dtype, device=device).')
+    raise NotImplementedError('rope_frequencies() is not written yet (notebook 03, §3). Hint: In float64, compute angle(pos, j) = pos · base^(-2j/head_dim) for the head_dim/2 pairs, lay the angles out twice side by side (column c belongs to pair c mod head_dim/2), and return their (cos, sin) in the requested dtype and device.')
 
 
 def apply_rope(
@@ -282,4 +284,4 @@ def apply_rope(
     elif positions.dim() != 1 or positions.shape[0] != seq_len:
         raise ValueError(f"positions must have shape (seq,)=({seq_len},), got {tuple(positions.shape)}")
     # YOUR CODE HERE (notebook 03, §4)
-    raise NotImplementedError("apply_rope() is not written yet (notebook 03, §4). Hint: Pick the table rows of each position (cos[:seq] by default, else cos[positions]) converted to x's dtype and device, split x into halves x1 = x[..., :head_dim // 2] and x2 = x[..., head_dim // 2:], and return x * cos + torch.cat([-x2, x1], dim=-1) * sin.")
+    raise NotImplementedError("apply_rope() is not written yet (notebook 03, §4). Hint: Take the cos/sin rows of each row's position (0..seq-1, or `positions`) in x's dtype and device, and turn each pair (x[..., j], x[..., j + head_dim/2]) by its angle; return a new tensor.")

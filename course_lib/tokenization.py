@@ -33,19 +33,16 @@ This makes training deterministic and independent of dict/insertion order.
 
 Strings that UTF-8 cannot encode (lone surrogates)
 --------------------------------------------------
-A Python ``str`` may contain lone surrogates such as ``"\\ud800"`` (they appear
-e.g. after ``os.fsdecode`` or a bad JSON file); strict UTF-8 refuses them.  We
-encode with ``errors="surrogatepass"`` (a surrogate becomes its 3-byte
-``ED xx xx`` form) and decode with a handler that turns exactly those 3-byte
-forms back into the surrogate and replaces any *other* invalid byte sequence
-with U+FFFD.  Hence ``decode(encode(s)) == s`` for **every** ``str`` ``s``, and
-decoding an arbitrary id sequence (e.g. half of a multi-byte character) never
-raises.  See :func:`text_to_bytes` and :func:`bytes_to_text`.
+A Python ``str`` may contain lone surrogates such as ``"\\ud800"`` that strict
+UTF-8 refuses.  :func:`text_to_bytes` and :func:`bytes_to_text` (provided, in
+``course_lib/_tokenization_utils.py`` with the pre-split patterns and the JSON
+layout of the tokenizer file) handle them, so ``decode(encode(s)) == s`` for
+**every** ``str`` ``s``, and decoding an arbitrary id sequence (e.g. half of a
+multi-byte character) never raises.
 """
 
 from __future__ import annotations
 
-import codecs
 import heapq
 import json
 import math
@@ -54,6 +51,18 @@ import os
 import re
 from collections import Counter
 from typing import Iterable
+
+from course_lib._tokenization_utils import (
+    GPT2_SPLIT_PATTERN,
+    GPT2_SPLIT_PATTERN_ORIGINAL,
+    GPT4_SPLIT_PATTERN,
+    GPT4_SPLIT_PATTERN_ORIGINAL,
+    bytes_to_text,
+    check_special_tokens,
+    format_json,
+    progress,
+    text_to_bytes,
+)
 
 __all__ = [
     "GPT2_SPLIT_PATTERN",
@@ -80,114 +89,13 @@ Pair = tuple[int, int]
 Merges = dict[Pair, int]  # (left id, right id) -> new id, in the order learned
 Vocab = dict[int, bytes]  # id -> the bytes it stands for
 
-# --------------------------------------------------------------------------
-# Pre-split patterns
-# --------------------------------------------------------------------------
-# The patterns used by OpenAI's GPT-2 and GPT-4 (cl100k_base) tokenizers, as
-# published with minbpe/tiktoken.  They need the third-party ``regex`` module
-# (for \p{L} "any letter" and \p{N} "any number"), so they are kept here only
-# for reference: ``re.compile`` cannot compile them.
-GPT2_SPLIT_PATTERN_ORIGINAL = (
-    r"""'(?:[sdmt]|ll|ve|re)| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
-)
-GPT4_SPLIT_PATTERN_ORIGINAL = (
-    r"""'(?i:[sdmt]|ll|ve|re)|[^\r\n\p{L}\p{N}]?+\p{L}+|\p{N}{1,3}"""
-    r"""| ?[^\s\p{L}\p{N}]++[\r\n]*|\s*[\r\n]|\s+(?!\S)|\s+"""
-)
-
-# Standard-library translations (Python >= 3.11 ``re`` has possessive
-# quantifiers such as ``?+`` and ``++``, but no \p{..} classes):
-#
-#   \p{L}                 -> [^\W\d_]      a "word" character that is neither a digit nor "_"
-#   \p{N}                 -> \d            a decimal digit (any script)
-#   [^\r\n\p{L}\p{N}]     -> (?:[^\r\n\w]|_)   "_" is \w in `re` but is not a letter/number
-#   [^\s\p{L}\p{N}]       -> (?:[^\s\w]|_)
-#
-# How the result differs from GPT-4's pattern (only for rare characters):
-#   * Numeric characters that are not decimal digits (superscripts "²", fractions
-#     "½", Roman numerals "Ⅻ") count as *letters* here, as *numbers* in GPT-4.
-#   * `re`'s \s follows str.isspace(), which also accepts the separators
-#     U+001C..U+001F; the `regex` module's \s does not.
-#   * Letters, CJK, combining marks, digits, punctuation, emoji and ordinary
-#     whitespace are split exactly like GPT-4 (combining marks are neither letters
-#     nor numbers in both).
-# Every alternative of each pattern covers some character class, so the chunks
-# always join back to the input: "".join(split_text(s, p)) == s for any str.
-_LETTER = r"[^\W\d_]"
-_NUMBER = r"\d"
-_NOT_NEWLINE_LETTER_NUMBER = r"(?:[^\r\n\w]|_)"
-_NOT_SPACE_LETTER_NUMBER = r"(?:[^\s\w]|_)"
-
-GPT2_SPLIT_PATTERN = "|".join(
-    [
-        r"'(?:[sdmt]|ll|ve|re)",  # English contractions: 's 'd 'm 't 'll 've 're
-        rf" ?{_LETTER}+",  # a word with its optional leading space
-        rf" ?{_NUMBER}+",  # a number with its optional leading space
-        rf" ?{_NOT_SPACE_LETTER_NUMBER}+",  # punctuation / symbols / emoji
-        r"\s+(?!\S)",  # whitespace, leaving the last space for the next word
-        r"\s+",  # any remaining whitespace
-    ]
-)
-
-GPT4_SPLIT_PATTERN = "|".join(
-    [
-        r"'(?i:[sdmt]|ll|ve|re)",  # contractions, case-insensitive ('S, 'LL)
-        rf"{_NOT_NEWLINE_LETTER_NUMBER}?+{_LETTER}+",  # a word with one leading non-letter (" the", "(foo")
-        rf"{_NUMBER}{{1,3}}",  # numbers in groups of at most 3 digits
-        rf" ?{_NOT_SPACE_LETTER_NUMBER}++[\r\n]*",  # punctuation/symbols (+ trailing newlines)
-        r"\s*[\r\n]",  # whitespace that ends in a newline
-        r"\s+(?!\S)",  # whitespace, leaving the last space for the next word
-        r"\s+",  # any remaining whitespace
-    ]
-)
-
 # The policies for special-token text in `encode` (see its docstring).
 ALLOWED_SPECIAL_POLICIES = ("none_raise", "all", "none")
 
+
 # --------------------------------------------------------------------------
-# str <-> bytes, for every Python str (see the module docstring)
+# Pre-split (the patterns are in _tokenization_utils.py)
 # --------------------------------------------------------------------------
-_DECODE_ERRORS = "course_lib.surrogatepass_or_replace"
-
-
-def _surrogatepass_or_replace(error: UnicodeError) -> tuple[str, int]:
-    """Codec error handler: undo ``surrogatepass`` where possible, else U+FFFD."""
-    try:
-        return codecs.lookup_error("surrogatepass")(error)
-    except UnicodeError:
-        return codecs.lookup_error("replace")(error)
-
-
-codecs.register_error(_DECODE_ERRORS, _surrogatepass_or_replace)
-
-
-def text_to_bytes(text: str) -> bytes:
-    """UTF-8 bytes of ``text``; lone surrogates become their 3-byte form.
-
-    Args:
-        text: any Python ``str`` (lone surrogates such as ``"\\ud800"`` included).
-
-    Returns:
-        ``bytes``; identical to ``text.encode("utf-8")`` whenever that succeeds.
-    """
-    return text.encode("utf-8", errors="surrogatepass")
-
-
-def bytes_to_text(data: bytes) -> str:
-    """Inverse of :func:`text_to_bytes`, and never raises.
-
-    Args:
-        data: any bytes, e.g. the concatenated bytes of some tokens.
-
-    Returns:
-        ``str``.  Valid UTF-8 decodes normally, the 3-byte forms of surrogates
-        come back as those surrogates, and every other invalid sequence (a
-        character cut in half by a token boundary, say) becomes U+FFFD "�".
-        So ``bytes_to_text(text_to_bytes(s)) == s`` for every ``str`` ``s``.
-    """
-    return data.decode("utf-8", errors=_DECODE_ERRORS)
-
-
 def split_text(text: str, split_pattern: str | None) -> list[str]:
     """Cut ``text`` into the chunks that BPE works on.
 
@@ -228,7 +136,7 @@ def get_pair_counts(ids: list[int],
         {(1, 2): 2, (2, 3): 1, (3, 1): 1}
     """
     # YOUR CODE HERE (notebook 01, §1)
-    raise NotImplementedError('get_pair_counts() is not written yet (notebook 01, §1). Hint: Start from counts (or a new dict {}) and for each neighbouring pair in zip(ids, ids[1:]) do counts[pair] = counts.get(pair, 0) + 1, then return counts.')
+    raise NotImplementedError('get_pair_counts() is not written yet (notebook 01, §1). Hint: Add 1 for every neighbouring pair of ids, overlapping pairs included, into the dict you were given (even an empty one) or into a fresh dict when there is none, and return that dict.')
 
 
 def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
@@ -250,7 +158,7 @@ def merge_pair(ids: list[int], pair: Pair, new_id: int) -> list[int]:
         [256, 3, 256]
     """
     # YOUR CODE HERE (notebook 01, §2)
-    raise NotImplementedError('merge_pair() is not written yet (notebook 01, §2). Hint: Walk through ids with an index i: if ids[i] and ids[i+1] (when it exists) equal the pair, append new_id and jump 2, else append ids[i] and step 1.')
+    raise NotImplementedError('merge_pair() is not written yet (notebook 01, §2). Hint: Build a new list walking left to right: where the pair starts, emit new_id and move past both ids; anywhere else copy the id. The input list stays unchanged.')
 
 
 # --------------------------------------------------------------------------
@@ -296,7 +204,7 @@ class IncrementalPairCounts:
         self.chunks = chunks
         self.freqs = freqs
         # YOUR CODE HERE (notebook 01, §3)
-        raise NotImplementedError('IncrementalPairCounts.__init__() is not written yet (notebook 01, §3). Hint: For each chunk index k, add freqs[k] * n into self.counts for every (pair, n) in get_pair_counts(chunk) and add k to self.where[pair]; then heapify the entries (-count, pair) into self.heap.')
+        raise NotImplementedError("IncrementalPairCounts.__init__() is not written yet (notebook 01, §3). Hint: Fill self.counts (every pair's occurrences, weighted by its chunk's frequency), self.where (pair -> indices of the chunks holding it) and self.heap (a heapified list of (-count, pair) entries).")
 
     def most_frequent(self) -> Pair | None:
         """The pair to merge next, or ``None`` if no pair is left.
@@ -307,7 +215,7 @@ class IncrementalPairCounts:
             The heap is only cleaned of stale entries, the pair stays counted.
         """
         # YOUR CODE HERE (notebook 01, §3)
-        raise NotImplementedError('IncrementalPairCounts.most_frequent() is not written yet (notebook 01, §3). Hint: Look at the heap top (-count, pair): while its count differs from self.counts.get(pair) it is stale, so heappop it; return the first up-to-date pair, or None once the heap is empty.')
+        raise NotImplementedError('IncrementalPairCounts.most_frequent() is not written yet (notebook 01, §3). Hint: Return the top pair of the heap whose count is still current, popping outdated (stale) entries on the way; None once the heap runs out.')
 
     def merge(self, pair: Pair, new_id: int) -> None:
         """Merge ``pair`` into ``new_id`` in every chunk that contains it.
@@ -320,18 +228,7 @@ class IncrementalPairCounts:
             new_id: its new id, not used by any chunk yet.
         """
         # YOUR CODE HERE (notebook 01, §3)
-        raise NotImplementedError('IncrementalPairCounts.merge() is not written yet (notebook 01, §3). Hint: For each k in self.where.pop(pair): rewrite chunk k with merge_pair, subtract freq * its old get_pair_counts and add freq * its new ones into a delta dict, fix self.where for pairs that vanished from or appeared in chunk k, then apply each nonzero delta to self.counts and push (-count, pair).')
-
-
-def _progress(iterable: Iterable, verbose: bool, **tqdm_kwargs) -> Iterable:
-    """Wrap ``iterable`` in a tqdm progress bar when ``verbose`` (and tqdm exists)."""
-    if not verbose:
-        return iterable
-    try:
-        from tqdm.auto import tqdm
-    except ImportError:  # tqdm is optional
-        return iterable
-    return tqdm(iterable, **tqdm_kwargs)
+        raise NotImplementedError('IncrementalPairCounts.merge() is not written yet (notebook 01, §3). Hint: Rewrite only the chunks listed for this pair; for each one, take away the weighted counts of its old pairs and add those of its new pairs, keep where in step, and push fresh heap entries for counts that changed (deleting counts that reach 0).')
 
 
 def train_bpe(text: str, vocab_size: int, *,
@@ -359,7 +256,8 @@ def train_bpe(text: str, vocab_size: int, *,
         vocab_size: the number of ids wanted, >= 256 (256 byte ids + merges).
         split_pattern: regex for the pre-split (see :func:`split_text`), or
             ``None`` to train on the whole text as one chunk (slow for long texts).
-        verbose: show a tqdm progress bar.
+        verbose: show a progress bar (wrap the loop of merges in
+            ``progress(iterable, verbose)``, provided).
 
     Returns:
         ``(merges, vocab)``:
@@ -380,7 +278,7 @@ def train_bpe(text: str, vocab_size: int, *,
             f"vocab_size must be at least 256 (one id for each possible byte), got {vocab_size}"
         )
     # YOUR CODE HERE (notebook 01, §3)
-    raise NotImplementedError('train_bpe() is not written yet (notebook 01, §3). Hint: Counter(split_text(text, split_pattern)) gives each distinct chunk and its count; build IncrementalPairCounts from list(text_to_bytes(chunk)) and the counts, then for new_id in range(256, vocab_size) merge stats.most_frequent() (stop on None) and record merges[pair] = new_id, vocab[new_id] = vocab[a] + vocab[b].')
+    raise NotImplementedError('train_bpe() is not written yet (notebook 01, §3). Hint: Count each distinct chunk once with its multiplicity, build IncrementalPairCounts over their UTF-8 bytes, then repeatedly merge the most frequent pair under the next new id (stop early when none is left), recording merges and vocab.')
 
 
 def build_vocab(merges: Merges) -> Vocab:
@@ -412,17 +310,6 @@ def build_vocab(merges: Merges) -> Vocab:
 # --------------------------------------------------------------------------
 # §4: encoding
 # --------------------------------------------------------------------------
-def _check_special_tokens(special_tokens: dict[str, int]) -> None:
-    """Raise a clear error for special tokens that cannot work."""
-    for name, token_id in special_tokens.items():
-        if not isinstance(name, str) or not name:
-            raise ValueError(f"special token names must be non-empty strings, got {name!r}")
-        if isinstance(token_id, bool) or not isinstance(token_id, int) or token_id < 0:
-            raise ValueError(f"special token {name!r} needs a non-negative int id, got {token_id!r}")
-    if len(set(special_tokens.values())) != len(special_tokens):
-        raise ValueError(f"two special tokens share an id: {special_tokens}")
-
-
 def encode_chunk(chunk: bytes, merges: Merges) -> list[int]:
     """Encode the bytes of one chunk by replaying the merges.
 
@@ -442,7 +329,7 @@ def encode_chunk(chunk: bytes, merges: Merges) -> list[int]:
         [257, 98]
     """
     # YOUR CODE HERE (notebook 01, §4)
-    raise NotImplementedError('encode_chunk() is not written yet (notebook 01, §4). Hint: Start from ids = list(chunk); while len(ids) >= 2, pick the neighbouring pair with the smallest merges.get(pair, math.inf), stop if it is not in merges, otherwise ids = merge_pair(ids, pair, merges[pair]).')
+    raise NotImplementedError("encode_chunk() is not written yet (notebook 01, §4). Hint: Start from the chunk's byte values and keep applying, among the neighbouring pairs, the known merge learned first (smallest new id), until no neighbouring pair is a known merge.")
 
 
 def encode(text: str, merges: Merges, *,
@@ -487,9 +374,9 @@ def encode(text: str, merges: Merges, *,
             f"allowed_special must be one of {ALLOWED_SPECIAL_POLICIES}, got {allowed_special!r}"
         )
     special_tokens = special_tokens or {}
-    _check_special_tokens(special_tokens)
+    check_special_tokens(special_tokens)
     # YOUR CODE HERE (notebook 01, §4)
-    raise NotImplementedError("encode() is not written yet (notebook 01, §4). Hint: For 'all', re.split the text on a capturing group of the re.escape'd special names (longest first) so odd pieces are specials; for 'none_raise', raise ValueError if a name occurs; encode each ordinary piece's split_text chunks with encode_chunk(text_to_bytes(chunk), merges), caching repeated chunks.")
+    raise NotImplementedError("encode() is not written yet (notebook 01, §4). Hint: First cut out special tokens as allowed_special says ('all': their ids, longest name first; 'none_raise': refuse them), then encode every split_text chunk of the remaining text with encode_chunk on its bytes.")
 
 
 # --------------------------------------------------------------------------
@@ -514,24 +401,12 @@ def decode(ids: Iterable[int], vocab: Vocab,
         TypeError: for an id that is not an integer.
     """
     # YOUR CODE HERE (notebook 01, §5)
-    raise NotImplementedError('decode() is not written yet (notebook 01, §5). Hint: Invert special_tokens to id -> text; for each operator.index(id) take vocab[id] or text_to_bytes(special text), raise ValueError naming any id in neither, then return bytes_to_text(b"".join(parts)).')
+    raise NotImplementedError("decode() is not written yet (notebook 01, §5). Hint: Join the bytes of all tokens first (a special id stands for its name's bytes) and decode them once with bytes_to_text; an id that is neither in vocab nor special is a ValueError.")
 
 
 # --------------------------------------------------------------------------
 # §6: the tokenizer object
 # --------------------------------------------------------------------------
-def _format_json(data: dict) -> str:
-    """JSON text with one top-level key per line and one merge per line."""
-    lines = []
-    for key, value in data.items():
-        if key == "merges" and value:
-            inner = ",\n".join("    " + json.dumps(merge) for merge in value)
-            lines.append(f"  {json.dumps(key)}: [\n{inner}\n  ]")
-        else:
-            lines.append(f"  {json.dumps(key)}: {json.dumps(value)}")
-    return "{\n" + ",\n".join(lines) + "\n}\n"
-
-
 class Tokenizer:
     """A byte-level BPE tokenizer: merges + pre-split pattern + special tokens.
 
@@ -578,7 +453,7 @@ class Tokenizer:
         Raises:
             ValueError: for an empty name, a bad id, or an id collision.
         """
-        _check_special_tokens(special_tokens)
+        check_special_tokens(special_tokens)
         combined = dict(self.special_tokens)
         for name, token_id in special_tokens.items():
             if token_id in self.vocab:
@@ -587,7 +462,7 @@ class Tokenizer:
                     f"use an id >= {len(self.vocab)}"
                 )
             combined[name] = token_id
-        _check_special_tokens(combined)  # no two specials with the same id
+        check_special_tokens(combined)  # no two specials with the same id
         self.special_tokens = combined
 
     # -- sizes and inspection ------------------------------------------------
@@ -645,13 +520,13 @@ class Tokenizer:
         The file holds ``format`` (:attr:`FORMAT`), ``version``
         (:attr:`VERSION`), ``split_pattern``, ``special_tokens`` and
         ``merges``: a list whose item i is ``[left_id, right_id]``, the pair
-        that became id 256 + i.  Use :func:`_format_json` for the text.
+        that became id 256 + i.  Use :func:`format_json` for the text.
 
         Args:
             path: the file to write (UTF-8).
         """
         # YOUR CODE HERE (notebook 01, §6)
-        raise NotImplementedError('Tokenizer.save() is not written yet (notebook 01, §6). Hint: Build a dict with keys format, version, split_pattern, special_tokens and merges (a list of [left, right] sorted by new id), and write _format_json(data) to path with encoding="utf-8".')
+        raise NotImplementedError('Tokenizer.save() is not written yet (notebook 01, §6). Hint: Write format, version, split_pattern, special_tokens and the merges (as [left, right] lists ordered by new id) to the file as UTF-8 text made by format_json.')
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Tokenizer":
@@ -667,7 +542,7 @@ class Tokenizer:
             ValueError: if the file is not a tokenizer file of a known version.
         """
         # YOUR CODE HERE (notebook 01, §6)
-        raise NotImplementedError('Tokenizer.load() is not written yet (notebook 01, §6). Hint: json.load the file, raise ValueError unless data["format"] == cls.FORMAT and data["version"] <= cls.VERSION, rebuild merges as {(left, right): 256 + i}, and return cls(merges, split_pattern=..., special_tokens=...).')
+        raise NotImplementedError('Tokenizer.load() is not written yet (notebook 01, §6). Hint: Read the JSON file, refuse another format or a newer version with ValueError, give the merges ids 256, 257, ... in file order, and build the result with cls.')
 
     def __repr__(self) -> str:
         return (

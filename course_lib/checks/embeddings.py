@@ -15,21 +15,38 @@ outputs and gradients), and test properties every correct answer has: shapes, dt
 the documented errors, cos(a, b) == cos(b, a)ᵀ, the loss goes down when a true pair lines up.
 They run on the device the course uses (`course_lib.device.get_device()`).
 
-One bug costs once: ``nearest_neighbours`` calls your ``cosine_similarity``; the course's grader
-replaces it by a correct version while that check runs (`framework.hold_fixed`). In your own
-copy of the course your own function is used, so fix ``cosine_similarity`` first.
+One bug costs once: ``nearest_neighbours`` calls your ``cosine_similarity``; when this
+assignment is graded it is replaced by a correct version while that check runs
+(`framework.hold_fixed`). In your own copy of the course your own function is used, so fix
+``cosine_similarity`` first.
+
+Your code runs apart from the check (see `course_lib.checks.remote`): what your functions return
+comes back as plain tensors and numbers, and what needs the real objects (an ``isinstance`` test,
+a backward pass) is done by the *probes* below, which only run your code and report what
+happened; the expected values stay in the checks.
 """
 
 from __future__ import annotations
 
 from collections import Counter
-from types import ModuleType
 
 import torch
 from torch import nn
 
 from ..device import get_device
-from .framework import CheckFailed, expect, expect_close, expect_equal, hold_fixed, oracles, public_check
+from .framework import (
+    CheckFailed,
+    Handle,
+    expect,
+    expect_close,
+    expect_equal,
+    expect_raises,
+    expect_type,
+    hold_fixed,
+    oracles,
+    probe,
+    public_check,
+)
 
 # ---------------------------------------------------------------------------------------------
 # Expected values
@@ -123,6 +140,81 @@ SGNS_HUGE_LOSS = 800.0
 SGNS_HUGE_GRADS = {"center_vecs": 10.0, "context_vecs": -5.0, "negative_vecs": 5.0}
 
 
+
+# ---------------------------------------------------------------------------------------------
+# Probes: run in the process that holds your code, on the real objects, and report what
+# happened as plain data (no expected values here: the checks compare).
+# ---------------------------------------------------------------------------------------------
+
+@probe
+def module_facts(module) -> dict:
+    """What `module` is: an nn.Module? its `weight`: a Parameter, its shape, registered?"""
+    weight = getattr(module, "weight", None)
+    is_module = isinstance(module, nn.Module)
+    return {
+        "is_module": is_module,
+        "type": type(module).__name__,
+        "has_weight": weight is not None,
+        "weight_type": type(weight).__name__,
+        "weight_is_parameter": isinstance(weight, nn.Parameter),
+        "weight_requires_grad": bool(getattr(weight, "requires_grad", False)),
+        "weight_shape": tuple(weight.shape) if isinstance(weight, torch.Tensor) else None,
+        "weight_registered": is_module and any(p is weight for p in module.parameters()),
+        "parameter_count": sum(p.numel() for p in module.parameters()) if is_module else None,
+        "state_dict_keys": sorted(module.state_dict()) if is_module else None,
+    }
+
+
+@probe
+def forward_backward(module, inputs, upstream=None, weight=None) -> dict:
+    """Copy `weight` (if given) into ``module.weight``, run ``module(inputs)`` and, if `upstream`
+    is given and the output can carry a gradient, backpropagate ``(out * upstream).sum()``.
+
+    Reports the output, whether it requires grad, whether `inputs` was changed in place, and
+    ``module.weight.grad`` afterwards (None if no gradient arrived).
+    """
+    if weight is not None:
+        with torch.no_grad():
+            module.weight.copy_(weight)
+    before = inputs.clone()
+    out = module(inputs)
+    requires_grad = isinstance(out, torch.Tensor) and out.requires_grad
+    grad = None
+    if upstream is not None and requires_grad and tuple(out.shape) == tuple(upstream.shape):
+        module.weight.grad = None
+        (out * upstream.to(out.device, out.dtype)).sum().backward()
+        grad = module.weight.grad
+    return {"out": out, "requires_grad": requires_grad, "inputs_changed": not torch.equal(before, inputs),
+            "weight_grad": grad}
+
+
+@probe
+def sgd_step_then_forward(module, inputs, lr: float):
+    """One plain gradient-descent step on ``module(inputs).pow(2).sum()`` (each parameter moves by
+    ``-lr * grad``, as ``torch.optim.SGD`` does), then ``module(inputs)`` again."""
+    module.zero_grad(set_to_none=True)
+    module(inputs).pow(2).sum().backward()
+    with torch.no_grad():
+        for parameter in module.parameters():
+            if parameter.grad is not None:
+                parameter -= lr * parameter.grad
+    return module(inputs)
+
+
+@probe
+def value_and_grads(function, *inputs) -> dict:
+    """Call ``function(*inputs)`` on copies of `inputs` that require grad; if the result is a
+    scalar that requires grad, backpropagate it. Reports the value and each input's .grad."""
+    leaves = [t.detach().clone().requires_grad_(True) for t in inputs]
+    out = function(*leaves)
+    requires_grad = isinstance(out, torch.Tensor) and out.requires_grad
+    grads = None
+    if requires_grad and out.dim() == 0:
+        out.backward()
+        grads = [leaf.grad for leaf in leaves]
+    return {"value": out, "requires_grad": requires_grad, "grads": grads}
+
+
 # ---------------------------------------------------------------------------------------------
 # Helpers
 # ---------------------------------------------------------------------------------------------
@@ -131,23 +223,8 @@ def _gen(seed: int) -> torch.Generator:
     return torch.Generator().manual_seed(seed)
 
 
-def _expect_raises(call, errors: tuple[type[BaseException], ...], what: str, advice: str) -> None:
-    """`call()` must raise one of `errors`; NotImplementedError passes through (a stub)."""
-    wanted = " or ".join(e.__name__ for e in errors)
-    wanted = ("an " if wanted[0] in "AEIOU" else "a ") + wanted
-    try:
-        call()
-    except NotImplementedError:
-        raise
-    except errors:
-        return
-    except Exception as err:  # noqa: BLE001 - reported to the learner
-        raise CheckFailed(f"{what} raised {type(err).__name__} ({err}), expected {wanted}: {advice}") from None
-    raise CheckFailed(f"{what} returned normally, expected {wanted}: {advice}")
-
-
 def _expect_tensor(value, what: str) -> torch.Tensor:
-    expect(isinstance(value, torch.Tensor), f"{what} returned a {type(value).__name__}, expected a torch.Tensor")
+    expect_type(value, torch.Tensor, what)
     return value
 
 
@@ -157,12 +234,20 @@ def _expect_device(value: torch.Tensor, device: torch.device, what: str) -> None
            "tensors with device=... of the input")
 
 
+def _expect_index_error(call, what: str, advice: str) -> None:
+    """`call()` must raise the documented IndexError; a ValueError is accepted too."""
+    try:
+        expect_raises(call, ValueError, what)
+    except CheckFailed:
+        expect_raises(call, IndexError, what, advice)
+
+
 # ---------------------------------------------------------------------------------------------
 # §1 one_hot
 # ---------------------------------------------------------------------------------------------
 
-@public_check("embeddings.one_hot")
-def check_one_hot(impl: ModuleType) -> None:
+@public_check("embeddings.one_hot", timeout=20)
+def check_one_hot(impl: Handle) -> None:
     """one_hot gives the expected float32 one-hot rows, keeps batch dimensions and rejects bad ids."""
     device = get_device()
     ids = torch.tensor(ONE_HOT_IDS, device=device)
@@ -183,69 +268,70 @@ def check_one_hot(impl: ModuleType) -> None:
 
     # Bad ids are tried on the CPU: on a GPU an unchecked out-of-range index can trigger a
     # device-side assert that breaks every later CUDA call of the process.
-    _expect_raises(lambda: impl.one_hot(torch.tensor([0, 4]), 4), (ValueError,),
-                   "one_hot(torch.tensor([0, 4]), 4)", "4 is not a valid id when vocab_size is 4 (ids are 0..3)")
-    _expect_raises(lambda: impl.one_hot(torch.tensor([1, -1]), 4), (ValueError,),
-                   "one_hot(torch.tensor([1, -1]), 4)", "negative ids are not valid; check ids.min() too")
+    expect_raises(lambda: impl.one_hot(torch.tensor([0, 4]), 4), ValueError,
+                  "one_hot(torch.tensor([0, 4]), 4)", "4 is not a valid id when vocab_size is 4 (ids are 0..3)")
+    expect_raises(lambda: impl.one_hot(torch.tensor([1, -1]), 4), ValueError,
+                  "one_hot(torch.tensor([1, -1]), 4)", "Negative ids are not valid: check ids.min() too.")
 
 
 # ---------------------------------------------------------------------------------------------
 # §2 Embedding
 # ---------------------------------------------------------------------------------------------
 
-@public_check("embeddings.embedding")
-def check_embedding(impl: ModuleType) -> None:
+@public_check("embeddings.embedding", timeout=20)
+def check_embedding(impl: Handle) -> None:
     """Embedding gives nn.Embedding's outputs and weight gradients with the same weights."""
     device = get_device()
-    torch.manual_seed(2)
     layer = impl.Embedding(7, 4)
-    expect(isinstance(layer, nn.Module), f"Embedding(7, 4) is a {type(layer).__name__}, expected an nn.Module")
-    weight = getattr(layer, "weight", None)
-    expect(isinstance(weight, nn.Parameter),
+    facts = module_facts(layer)
+    expect(facts["is_module"], f"Embedding(7, 4) is a {facts['type']}, expected an nn.Module")
+    expect(facts["weight_is_parameter"],
            "Embedding(7, 4).weight must be an nn.Parameter (so that optimisers and .to(device) see it), "
-           f"got {type(weight).__name__}")
-    expect_equal(tuple(weight.shape), (7, 4), "Embedding(7, 4).weight.shape")
+           f"got {facts['weight_type']}")
+    expect_equal(facts["weight_shape"], (7, 4), "Embedding(7, 4).weight.shape")
 
+    # nn.Embedding with the same weights is the oracle (PyTorch's own, computed here).
     reference = nn.Embedding(7, 4)
     with torch.no_grad():
-        layer.weight.copy_(reference.weight)
-    layer, reference = layer.to(device), reference.to(device)
+        reference.weight.copy_(torch.randn(7, 4, generator=_gen(2)))
+    reference = reference.to(device)
+    layer = layer.to(device)
 
     ids = torch.tensor([[1, 3, 3], [6, 0, 1]], device=device)  # repeated ids: gradients add up
+    upstream = torch.randn(2, 3, 4, generator=_gen(0)).to(device)
     what = "Embedding(7, 4)(ids of shape (2, 3))"
-    got = _expect_tensor(layer(ids), what)
+    report = forward_backward(layer, ids, upstream, weight=reference.weight.detach())
+    got = _expect_tensor(report["out"], what)
     expected = reference(ids)
     expect_equal(tuple(got.shape), (2, 3, 4), f"{what}.shape (one row of weight per id)")
     _expect_device(got, device, what)
-    expect_close(got, expected, f"{what}, compared with nn.Embedding with the same weight,")
-    expect(got.requires_grad,
+    expect_close(got, expected.detach(), f"{what}, compared with nn.Embedding with the same weight,")
+    expect(report["requires_grad"],
            f"{what} does not require grad: the output must be computed from self.weight (e.g. "
            "self.weight[ids]), not from a new tensor, .data or .detach(), or the table never learns")
 
-    upstream = torch.randn(2, 3, 4, generator=_gen(0)).to(device)
-    (got * upstream).sum().backward()
     (expected * upstream).sum().backward()
-    expect(layer.weight.grad is not None,
+    expect(report["weight_grad"] is not None,
            f"after backward() through {what}, weight.grad is None: the output is not connected to "
            "self.weight (avoid torch.tensor(...), .data, .detach() and .item() on the way)")
-    expect_close(layer.weight.grad, reference.weight.grad,
+    expect_close(report["weight_grad"], reference.weight.grad,
                  f"weight.grad after backward() through {what} (rows 1 and 3 are used twice, so their "
                  "gradients must be summed), compared with nn.Embedding's,")
 
     layer = layer.cpu()  # bad ids on the CPU only (see check_one_hot)
-    _expect_raises(lambda: layer(torch.tensor([0, 7])), (IndexError, ValueError),
-                   "Embedding(7, 4)(torch.tensor([0, 7]))", "7 is not a row of a 7-row table (ids are 0..6)")
-    _expect_raises(lambda: layer(torch.tensor([-1])), (IndexError, ValueError),
-                   "Embedding(7, 4)(torch.tensor([-1]))",
-                   "self.weight[-1] silently reads the last row, so check ids.min() >= 0 yourself")
+    _expect_index_error(lambda: layer(torch.tensor([0, 7])), "Embedding(7, 4)(torch.tensor([0, 7]))",
+                        "7 is not a row of a 7-row table (ids are 0..6): raise an IndexError.")
+    _expect_index_error(lambda: layer(torch.tensor([-1])), "Embedding(7, 4)(torch.tensor([-1]))",
+                        "self.weight[-1] silently reads the last row, so check ids.min() >= 0 yourself and "
+                        "raise an IndexError.")
 
 
 # ---------------------------------------------------------------------------------------------
 # §3 cosine_similarity
 # ---------------------------------------------------------------------------------------------
 
-@public_check("embeddings.cosine_similarity")
-def check_cosine_similarity(impl: ModuleType) -> None:
+@public_check("embeddings.cosine_similarity", timeout=20)
+def check_cosine_similarity(impl: Handle) -> None:
     """cosine_similarity gives the expected all-pairs values, is symmetric, and is 0 for zero vectors."""
     device = get_device()
     a = torch.tensor(COSINE_A, device=device)
@@ -269,8 +355,9 @@ def check_cosine_similarity(impl: ModuleType) -> None:
                  atol=1e-5, rtol=1e-4)
 
     what = "cosine_similarity(a, a)"
-    diagonal = _expect_tensor(impl.cosine_similarity(a, a), what).diagonal()
-    expect_close(diagonal, torch.ones(3), f"the diagonal of {what} (a vector is at angle 0 to itself)",
+    same = _expect_tensor(impl.cosine_similarity(a, a), what)
+    expect_equal(tuple(same.shape), (3, 3), f"{what}.shape")
+    expect_close(same.diagonal(), torch.ones(3), f"the diagonal of {what} (a vector is at angle 0 to itself)",
                  atol=1e-5, rtol=0)
 
     what = "cosine_similarity(a, b) where b[0] is a zero vector"
@@ -291,7 +378,8 @@ def _check_neighbours_answer(impl, weight, query, k, exclude_self, expected_indi
     """Compare (indices, scores) with the literal answer, with a message saying what differs."""
     answer = impl.nearest_neighbours(weight, query, k, exclude_self=exclude_self)
     expect(isinstance(answer, (tuple, list)) and len(answer) == 2,
-           f"{what} returned {type(answer).__name__}, expected a pair (indices, scores)")
+           f"{what} returned a {type(answer).__name__ if not isinstance(answer, Handle) else answer.type_name}, "
+           "expected a pair (indices, scores)")
     indices, scores = answer
     _expect_tensor(indices, f"{what}[0] (indices)")
     _expect_tensor(scores, f"{what}[1] (scores)")
@@ -331,12 +419,12 @@ def _check_neighbours_answer(impl, weight, query, k, exclude_self, expected_indi
                  atol=1e-5, rtol=1e-4)
 
 
-@public_check("embeddings.nearest_neighbours")
-def check_nearest_neighbours(impl: ModuleType) -> None:
+@public_check("embeddings.nearest_neighbours", timeout=20)
+def check_nearest_neighbours(impl: Handle) -> None:
     """nearest_neighbours finds the expected rows (sorted, query excluded, k clamped) and scores."""
     device = get_device()
-    # A real table is a Parameter that requires grad.
-    weight = nn.Parameter(torch.tensor(NEIGHBOUR_TABLE, device=device))
+    # A real table is a Parameter: it requires grad.
+    weight = torch.tensor(NEIGHBOUR_TABLE, device=device).requires_grad_(True)
     held = "cosine_similarity" in oracles("embeddings")
     try:
         with hold_fixed("embeddings", impl, "cosine_similarity"):
@@ -349,8 +437,9 @@ def check_nearest_neighbours(impl: ModuleType) -> None:
                     what += f" (the query row {query} itself is the most similar row when it is not excluded)"
                 _check_neighbours_answer(impl, weight, query, k, exclude_self, indices, scores, what)
             cpu_weight = weight.detach().cpu()  # bad queries on the CPU only (see check_one_hot)
-            _expect_raises(lambda: impl.nearest_neighbours(cpu_weight, 9, 2), (IndexError, ValueError),
-                           "nearest_neighbours(weight (9, 3), 9, k=2)", "row 9 is not a row of a 9-row table")
+            _expect_index_error(lambda: impl.nearest_neighbours(cpu_weight, 9, 2),
+                                "nearest_neighbours(weight (9, 3), 9, k=2)",
+                                "Row 9 is not a row of a 9-row table: raise an IndexError.")
     except CheckFailed as err:
         if held:
             raise
@@ -385,8 +474,8 @@ def _check_pairs(impl, ids, window, expected, what):
             "center once for every token at distance 1..window on BOTH sides, never for itself")
 
 
-@public_check("embeddings.skipgram_pairs")
-def check_skipgram_pairs(impl: ModuleType) -> None:
+@public_check("embeddings.skipgram_pairs", timeout=20)
+def check_skipgram_pairs(impl: Handle) -> None:
     """skipgram_pairs yields every (center, context) pair within the window, both directions."""
     for (ids, window), expected in SKIPGRAM_CASES:
         what = f"skipgram_pairs({ids}, window={window})"
@@ -398,8 +487,8 @@ def check_skipgram_pairs(impl: ModuleType) -> None:
         if ids == [3, 1, 3, 2]:  # the same stream as a tensor
             _check_pairs(impl, torch.tensor(ids), window, expected,
                          f"skipgram_pairs(torch.tensor({ids}), window={window})")
-    _expect_raises(lambda: impl.skipgram_pairs([1, 2, 3], 0), (ValueError,),
-                   "skipgram_pairs([1, 2, 3], window=0)", "a window must be at least 1")
+    expect_raises(lambda: impl.skipgram_pairs([1, 2, 3], 0), ValueError,
+                  "skipgram_pairs([1, 2, 3], window=0)", "A window must be at least 1.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -409,9 +498,9 @@ def check_skipgram_pairs(impl: ModuleType) -> None:
 _SGNS_FORMULA = "mean over pairs of -log σ(c·o) - Σ_k log σ(-c·n_k)"
 
 
-def _sgns_value(impl, c, o, n, what) -> torch.Tensor:
-    """Call sgns_loss and check that it returned a finite scalar."""
-    got = _expect_tensor(impl.sgns_loss(c, o, n), what)
+def _expect_finite_scalar(got, what: str) -> torch.Tensor:
+    """`got` must be a finite scalar tensor."""
+    _expect_tensor(got, what)
     expect(got.dim() == 0,
            f"{what} has shape {tuple(got.shape)}, expected a scalar: average the per-pair losses with .mean()")
     expect(bool(torch.isfinite(got.detach().cpu())),
@@ -420,23 +509,28 @@ def _sgns_value(impl, c, o, n, what) -> torch.Tensor:
     return got
 
 
+def _sgns_value(impl, c, o, n, what) -> torch.Tensor:
+    """Call sgns_loss and check that it returned a finite scalar."""
+    return _expect_finite_scalar(impl.sgns_loss(c, o, n), what)
+
+
 def _check_sgns(impl, inputs, expected_loss, expected_grads, what):
     """sgns_loss(*inputs) must equal `expected_loss` and give the gradients `expected_grads`."""
-    leaves = [t.clone().requires_grad_(True) for t in inputs]
-    got = _sgns_value(impl, *leaves, what)
+    report = value_and_grads(impl.sgns_loss, *inputs)
+    got = _expect_finite_scalar(report["value"], what)
     expect_close(got.detach().double().cpu(), torch.tensor(expected_loss, dtype=torch.float64),
                  f"{what} (expected {_SGNS_FORMULA})", atol=1e-4, rtol=1e-4)
-    expect(got.requires_grad, f"{what} does not require grad: compute it with torch operations on the inputs")
-    got.backward()
-    for (name, expected), mine in zip(expected_grads.items(), leaves):
-        expect(mine.grad is not None, f"after backward() on {what}, {name}.grad is None: the loss must depend on it")
-        expected = torch.as_tensor(expected, dtype=torch.float64).expand(mine.shape)
-        expect_close(mine.grad.double().cpu(), expected, f"the gradient of {what} with respect to {name}",
+    expect(report["requires_grad"], f"{what} does not require grad: compute it with torch operations on the inputs")
+    for number, ((name, expected), given) in enumerate(zip(expected_grads.items(), inputs)):
+        grad = report["grads"][number]
+        expect(grad is not None, f"after backward() on {what}, {name}.grad is None: the loss must depend on it")
+        expected = torch.as_tensor(expected, dtype=torch.float64).expand(given.shape)
+        expect_close(grad.double().cpu(), expected, f"the gradient of {what} with respect to {name}",
                      atol=1e-4, rtol=1e-3)
 
 
-@public_check("embeddings.sgns_loss")
-def check_sgns_loss(impl: ModuleType) -> None:
+@public_check("embeddings.sgns_loss", timeout=20)
+def check_sgns_loss(impl: Handle) -> None:
     """sgns_loss gives the expected value and gradients, averages over pairs and stays finite."""
     device = get_device()
     c, o, n = (torch.tensor(t, device=device) for t in (SGNS_CENTER, SGNS_CONTEXT, SGNS_NEGATIVES))
@@ -449,24 +543,23 @@ def check_sgns_loss(impl: ModuleType) -> None:
     _check_sgns(impl, huge, SGNS_HUGE_LOSS, SGNS_HUGE_GRADS, "sgns_loss with scores of ±400 (a badly wrong pair)")
 
     # Properties of any correct loss, on the learner's own values.
-    with torch.no_grad():
-        base = _sgns_value(impl, c, o, n, what)
-        doubled = _sgns_value(impl, torch.cat([c, c]), torch.cat([o, o]), torch.cat([n, n]),
-                              "sgns_loss of the same batch written twice")
-        expect_close(doubled.double().cpu(), base.double().cpu(),
-                     "sgns_loss of a batch written twice (the same pairs twice: the mean, and so the loss, "
-                     f"must not change) compared with {what}", atol=1e-5, rtol=1e-5)
-        aligned = _sgns_value(impl, c, 2 * c, n, "sgns_loss(c, 2 * c, negatives)")
-        opposed = _sgns_value(impl, c, -2 * c, n, "sgns_loss(c, -2 * c, negatives)")
-        expect(float(aligned) < float(opposed),
-               f"sgns_loss(c, 2 * c, negatives) = {float(aligned):.4g} is not below sgns_loss(c, -2 * c, "
-               f"negatives) = {float(opposed):.4g}: the loss must go down when a true pair's vectors point "
-               "the same way (its term is -log σ(c·o))")
-        negatives_aligned = _sgns_value(impl, c, o, 2 * c.unsqueeze(1).expand_as(n).contiguous(),
-                                        "sgns_loss(c, o, negatives equal to 2 * c)")
-        negatives_opposed = _sgns_value(impl, c, o, -2 * c.unsqueeze(1).expand_as(n).contiguous(),
-                                        "sgns_loss(c, o, negatives equal to -2 * c)")
-        expect(float(negatives_aligned) > float(negatives_opposed),
-               f"sgns_loss with negatives equal to 2 * c ({float(negatives_aligned):.4g}) is not above the "
-               f"loss with negatives equal to -2 * c ({float(negatives_opposed):.4g}): a random word that "
-               "scores high must cost more (its term is -log σ(-c·n_k), note the minus sign)")
+    base = _sgns_value(impl, c, o, n, what)
+    doubled = _sgns_value(impl, torch.cat([c, c]), torch.cat([o, o]), torch.cat([n, n]),
+                          "sgns_loss of the same batch written twice")
+    expect_close(doubled.double().cpu(), base.double().cpu(),
+                 "sgns_loss of a batch written twice (the same pairs twice: the mean, and so the loss, "
+                 f"must not change) compared with {what}", atol=1e-5, rtol=1e-5)
+    aligned = _sgns_value(impl, c, 2 * c, n, "sgns_loss(c, 2 * c, negatives)")
+    opposed = _sgns_value(impl, c, -2 * c, n, "sgns_loss(c, -2 * c, negatives)")
+    expect(float(aligned) < float(opposed),
+           f"sgns_loss(c, 2 * c, negatives) = {float(aligned):.4g} is not below sgns_loss(c, -2 * c, "
+           f"negatives) = {float(opposed):.4g}: the loss must go down when a true pair's vectors point "
+           "the same way (its term is -log σ(c·o))")
+    negatives_aligned = _sgns_value(impl, c, o, 2 * c.unsqueeze(1).expand_as(n).contiguous(),
+                                    "sgns_loss(c, o, negatives equal to 2 * c)")
+    negatives_opposed = _sgns_value(impl, c, o, -2 * c.unsqueeze(1).expand_as(n).contiguous(),
+                                    "sgns_loss(c, o, negatives equal to -2 * c)")
+    expect(float(negatives_aligned) > float(negatives_opposed),
+           f"sgns_loss with negatives equal to 2 * c ({float(negatives_aligned):.4g}) is not above the "
+           f"loss with negatives equal to -2 * c ({float(negatives_opposed):.4g}): a random word that "
+           "scores high must cost more (its term is -log σ(-c·n_k), note the minus sign)")

@@ -4,10 +4,15 @@ Each check gets the module under test as `impl` and never imports a reference so
 contains one: the expected values are LITERAL numbers for small fixed inputs (computed once with
 the course's reference solution and pasted here), together with properties that any correct
 answer has (values in [-1, 1], sin^2 + cos^2 = 1, rotations keep lengths, RoPE scores depend on
-m - n only, position 0 is not rotated), shapes, dtypes, devices and errors on bad input. The
-instructor's hidden checks compare against full implementations at many more sizes.
+m - n only, position 0 is not rotated), shapes, dtypes, devices and errors on bad input. When
+this assignment is graded, more cases are run (other sizes, random inputs).
 Numerical comparisons run on the CPU; the device checks run on `get_device()` (the device under
 test: ``COURSE_DEVICE`` or ``pytest --device``).
+
+Your code runs apart from the check (see `course_lib.checks.remote`): what your functions return
+comes back as plain tensors, and what needs the real objects (is ``weight`` an ``nn.Parameter``?
+does a gradient reach it? was ``x`` changed in place?) is done by the *probes* below, which only
+run your code and report what happened; the expected values stay in the checks.
 """
 
 from __future__ import annotations
@@ -17,13 +22,75 @@ from torch import nn
 
 from course_lib.checks.framework import (
     CheckFailed,
+    Handle,
+    StudentError,
     expect,
     expect_close,
     expect_equal,
+    expect_raises,
+    expect_type,
     hold_fixed,
+    probe,
     public_check,
 )
 from course_lib.device import get_device
+
+# ---------------------------------------------------------------------------------------------
+# Probes: run in the process that holds your code, on the real objects, and report what
+# happened as plain data (no expected values here: the checks compare).
+# ---------------------------------------------------------------------------------------------
+
+
+@probe
+def module_facts(module) -> dict:
+    """What `module` is: an nn.Module? its `weight`: a Parameter, its shape, registered?"""
+    weight = getattr(module, "weight", None)
+    is_module = isinstance(module, nn.Module)
+    return {
+        "is_module": is_module,
+        "type": type(module).__name__,
+        "has_weight": weight is not None,
+        "weight_type": type(weight).__name__,
+        "weight_is_parameter": isinstance(weight, nn.Parameter),
+        "weight_requires_grad": bool(getattr(weight, "requires_grad", False)),
+        "weight_shape": tuple(weight.shape) if isinstance(weight, torch.Tensor) else None,
+        "weight_registered": is_module and any(p is weight for p in module.parameters()),
+        "parameter_count": sum(p.numel() for p in module.parameters()) if is_module else None,
+        "state_dict_keys": sorted(module.state_dict()) if is_module else None,
+    }
+
+
+@probe
+def forward_backward(module, x, upstream=None, weight=None) -> dict:
+    """Copy `weight` (if given) into ``module.weight``, run ``module(x)`` and, if `upstream` is
+    given and the output can carry a gradient, backpropagate ``(out * upstream).sum()``.
+
+    Reports the output, whether it requires grad, whether `x` was changed in place, and
+    ``module.weight.grad`` afterwards (None if no gradient arrived).
+    """
+    if weight is not None:
+        with torch.no_grad():
+            module.weight.copy_(weight)
+    before = x.clone()
+    out = module(x)
+    requires_grad = isinstance(out, torch.Tensor) and out.requires_grad
+    grad = None
+    if upstream is not None and requires_grad and tuple(out.shape) == tuple(upstream.shape):
+        module.weight.grad = None
+        (out * upstream.to(out.device, out.dtype)).sum().backward()
+        grad = module.weight.grad
+    return {"out": out, "requires_grad": requires_grad, "x_changed": not torch.equal(before, x),
+            "weight_grad": grad}
+
+
+@probe
+def call_watching_inputs(function, *args, **kwargs) -> dict:
+    """Call ``function(*args, **kwargs)``; report its result and which tensor arguments it
+    changed in place (by position)."""
+    before = [a.clone() if isinstance(a, torch.Tensor) else None for a in args]
+    out = function(*args, **kwargs)
+    changed = [i for i, (a, b) in enumerate(zip(args, before)) if b is not None and not torch.equal(a, b)]
+    return {"out": out, "changed": changed}
 
 # ---------------------------------------------------------------------------------------------
 # Helpers
@@ -46,21 +113,8 @@ def _matches(got, candidate: torch.Tensor, atol: float = 1e-4) -> bool:
     return bool(((g - candidate.to(torch.float64)).abs() <= atol).all())
 
 
-def _expect_raises(function, exception: type[BaseException], what: str, advice: str) -> None:
-    try:
-        function()
-    except exception:
-        return
-    except NotImplementedError:
-        raise
-    except Exception as err:  # noqa: BLE001 - the learner's code raised the wrong kind of error
-        raise CheckFailed(f"{what} raised {type(err).__name__} ({err}); expected a {exception.__name__}. "
-                          f"{advice}") from None
-    raise CheckFailed(f"{what} did not raise a {exception.__name__}. {advice}")
-
-
 def _expect_tensor(got, shape: tuple[int, ...], dtype: torch.dtype, what: str) -> None:
-    expect(isinstance(got, torch.Tensor), f"{what} returned a {type(got).__name__}, expected a torch.Tensor")
+    expect_type(got, torch.Tensor, what)
     expect_equal(tuple(got.shape), shape, f"{what}.shape")
     expect(got.dtype == dtype, f"{what} has dtype {got.dtype}, expected {dtype}: convert the result "
            f"with .to(dtype=dtype) (or do the arithmetic in that dtype)")
@@ -69,6 +123,11 @@ def _expect_tensor(got, shape: tuple[int, ...], dtype: torch.dtype, what: str) -
 def _expect_on(got: torch.Tensor, device: torch.device, what: str, advice: str) -> None:
     expect(got.device.type == device.type,
            f"{what} is on {got.device}, expected {device.type}: {advice}")
+
+
+def _kind(value) -> str:
+    """The type of a value for a message ("tuple", "Tensor", or the class of an object in the worker)."""
+    return value.type_name if isinstance(value, Handle) else type(value).__name__
 
 
 def _literal(rows: list[list[float]]) -> torch.Tensor:
@@ -138,8 +197,8 @@ def _diagnose_sinusoid_4x6(table: torch.Tensor, what: str) -> None:
                           "must use the SAME angle (and frequency base ** (-2i/d_model)) as its sin partner 2i")
 
 
-@public_check("positional.sinusoidal_table")
-def check_sinusoidal_table(impl) -> None:
+@public_check("positional.sinusoidal_table", timeout=20)
+def check_sinusoidal_table(impl: Handle) -> None:
     """The sinusoidal table has the right values for small inputs, the right properties, shape, dtype and device."""
     what = "sinusoidal_table(4, 6)"
     small = impl.sinusoidal_table(4, 6)
@@ -185,47 +244,48 @@ def check_sinusoidal_table(impl) -> None:
     _expect_on(half, device, "sinusoidal_table(8, 6, dtype=torch.float16)", "move the result with .to(device=device)")
 
     advice = "Raise ValueError with a message saying what is wrong (this check is at the top of the function)."
-    _expect_raises(lambda: impl.sinusoidal_table(10, 7), ValueError, "sinusoidal_table(10, 7) (odd d_model)", advice)
-    _expect_raises(lambda: impl.sinusoidal_table(0, 8), ValueError, "sinusoidal_table(0, 8) (no positions)", advice)
+    expect_raises(lambda: impl.sinusoidal_table(10, 7), ValueError, "sinusoidal_table(10, 7) (odd d_model)", advice)
+    expect_raises(lambda: impl.sinusoidal_table(0, 8), ValueError, "sinusoidal_table(0, 8) (no positions)", advice)
 
 
 # ---------------------------------------------------------------------------------------------
 # §2 LearnedPositionalEmbedding
 # ---------------------------------------------------------------------------------------------
 
-@public_check("positional.learned_positions")
-def check_learned_positions(impl) -> None:
+@public_check("positional.learned_positions", timeout=20)
+def check_learned_positions(impl: Handle) -> None:
     """LearnedPositionalEmbedding registers a (max_len, d_model) parameter, adds it to x, lets gradients flow, rejects bad shapes."""
-    torch.manual_seed(0)
     embedding = impl.LearnedPositionalEmbedding(16, 8)
-    expect(isinstance(embedding, nn.Module), "LearnedPositionalEmbedding must be an nn.Module")
-    weight = getattr(embedding, "weight", None)
-    expect(weight is not None, "LearnedPositionalEmbedding(16, 8) has no attribute `weight`: store the table "
+    facts = module_facts(embedding)
+    expect(facts["is_module"], f"LearnedPositionalEmbedding must be an nn.Module, got a {facts['type']}")
+    expect(facts["has_weight"], "LearnedPositionalEmbedding(16, 8) has no attribute `weight`: store the table "
            "as self.weight = nn.Parameter(...) in __init__")
-    expect(isinstance(weight, nn.Parameter),
-           f"self.weight is a {type(weight).__name__}, not an nn.Parameter: wrap the tensor in nn.Parameter(...) "
+    expect(facts["weight_is_parameter"],
+           f"self.weight is a {facts['weight_type']}, not an nn.Parameter: wrap the tensor in nn.Parameter(...) "
            "so that .parameters() (and so the optimizer, .to(device) and state_dict) see it")
-    expect_equal(tuple(weight.shape), (16, 8), "LearnedPositionalEmbedding(16, 8).weight.shape")
-    expect(weight.requires_grad, "self.weight does not require gradients: do not create it with requires_grad=False")
-    expect(any(p is weight for p in embedding.parameters()),
+    expect_equal(facts["weight_shape"], (16, 8), "LearnedPositionalEmbedding(16, 8).weight.shape")
+    expect(facts["weight_requires_grad"],
+           "self.weight does not require gradients: do not create it with requires_grad=False")
+    expect(facts["weight_registered"],
            "self.weight is not among embedding.parameters(): assign the nn.Parameter to an attribute of the module")
-    expect(weight.detach().abs().sum() > 0, "self.weight is all zeros: initialise it randomly, "
+    expect(bool(embedding.weight.abs().sum() > 0), "self.weight is all zeros: initialise it randomly, "
            "e.g. torch.randn(max_len, d_model) * init_std")
 
-    x = torch.randn(3, 5, 8)
-    x_before = x.clone()
-    out = embedding(x)
-    expect(isinstance(out, torch.Tensor), f"embedding(x) returned a {type(out).__name__}, expected a torch.Tensor")
+    x = torch.randn(3, 5, 8, generator=torch.Generator().manual_seed(0))
+    report = forward_backward(embedding, x)
+    out = report["out"]
+    expect_type(out, torch.Tensor, "embedding(x)")
     expect(tuple(out.shape) != (3, 5, 16), "embedding(x) has shape (3, 5, 16) for x of shape (3, 5, 8): the "
            "positions must be ADDED to x (x + weight[:seq]), not concatenated to it")
     expect_equal(tuple(out.shape), (3, 5, 8), "embedding(x) for x of shape (3, 5, 8): its shape")
-    expect(torch.equal(x, x_before), "embedding(x) modified x in place: return x + ... (a new tensor) instead of x += ...")
+    expect(not report["x_changed"],
+           "embedding(x) modified x in place: return x + ... (a new tensor) instead of x += ...")
 
     # Known table values, so that the expected outputs are literal numbers: weight[t, c] = 8t + c.
-    with torch.no_grad():
-        weight.copy_(torch.arange(128.0).reshape(16, 8))
-    first_rows = torch.arange(40.0).reshape(5, 8)  # what weight[:5] now holds: row t is 8t, ..., 8t + 7
-    out = embedding(x)
+    # The gradient of embedding(x).sum() is computed too (upstream gradient 1 everywhere).
+    first_rows = torch.arange(40.0).reshape(5, 8)  # what weight[:5] then holds: row t is 8t, ..., 8t + 7
+    report = forward_backward(embedding, x, torch.ones(3, 5, 8), weight=torch.arange(128.0).reshape(16, 8))
+    out = report["out"]
     _expect_tensor(out, (3, 5, 8), torch.float32, "embedding(x) for x of shape (3, 5, 8)")
     _close_with_hint(out.detach() - x, first_rows.expand(3, 5, 8), "embedding(x) - x for x of shape (3, 5, 8)",
                      "Expected x + self.weight[:seq]: row t of every sequence gets self.weight[t].", atol=1e-5)
@@ -235,10 +295,9 @@ def check_learned_positions(impl) -> None:
                      "Use x.shape[-2] for the sequence length and let broadcasting handle any batch dims.", atol=1e-5)
 
     # Gradients reach the table: each of the first 5 rows was used once per sequence (3 times).
-    expect(out.requires_grad, "embedding(x) does not require grad although self.weight does: compute the output "
+    expect(report["requires_grad"], "embedding(x) does not require grad although self.weight does: compute the output "
            "from self.weight itself (not self.weight.data, .detach() or under torch.no_grad()), or it will never train")
-    out.sum().backward()
-    grad = embedding.weight.grad
+    grad = report["weight_grad"]
     expect(grad is not None, "after embedding(x).sum().backward(), self.weight.grad is None: the output must be "
            "computed from self.weight itself (no .detach(), .data or torch.no_grad())")
     expected_grad = torch.zeros(16, 8)
@@ -247,15 +306,16 @@ def check_learned_positions(impl) -> None:
                      "Rows 0..4 are used by each of the 3 sequences (gradient 3), rows 5.. are unused (gradient 0).")
 
     advice = "Raise ValueError with a message that names the sizes (this check is at the top of forward)."
-    _expect_raises(lambda: embedding(torch.randn(2, 17, 8)), ValueError,
-                   "embedding(x) with seq=17 > max_len=16", advice)
-    _expect_raises(lambda: embedding(torch.randn(2, 5, 7)), ValueError,
-                   "embedding(x) with last dimension 7 != d_model=8", advice)
+    expect_raises(lambda: embedding(torch.randn(2, 17, 8)), ValueError,
+                  "embedding(x) with seq=17 > max_len=16", advice)
+    expect_raises(lambda: embedding(torch.randn(2, 5, 7)), ValueError,
+                  "embedding(x) with last dimension 7 != d_model=8", advice)
 
     device = get_device()
     moved = impl.LearnedPositionalEmbedding(16, 8).to(device)
-    expect(moved.weight.device.type == device.type,
-           f"after .to({str(device)!r}) the table is still on {moved.weight.device}: it must be an nn.Parameter")
+    moved_weight = moved.weight
+    expect(moved_weight.device.type == device.type,
+           f"after .to({str(device)!r}) the table is still on {moved_weight.device}: it must be an nn.Parameter")
     out = moved(torch.randn(2, 4, 8, device=device))
     _expect_tensor(out, (2, 4, 8), torch.float32, f"embedding(x) on {device}")
     _expect_on(out, device, f"embedding(x) on {device}", "compute the output from x and self.weight only")
@@ -312,7 +372,7 @@ ROPE4_SIN = _literal([  # rope_frequencies(4, 8, base=100.0)[1]
 
 def _expect_pair(result, what: str) -> tuple[torch.Tensor, torch.Tensor]:
     expect(isinstance(result, (tuple, list)) and len(result) == 2,
-           f"{what} returned a {type(result).__name__}, expected a tuple (cos, sin) of two tensors")
+           f"{what} returned a {_kind(result)}, expected a tuple (cos, sin) of two tensors")
     return result[0], result[1]
 
 
@@ -335,8 +395,8 @@ def _diagnose_rope8(table: torch.Tensor, name: str, what: str) -> None:
                           "(torch.arange(0, head_dim, 2) / head_dim); you used j/head_dim")
 
 
-@public_check("positional.rope_frequencies")
-def check_rope_frequencies(impl) -> None:
+@public_check("positional.rope_frequencies", timeout=20)
+def check_rope_frequencies(impl: Handle) -> None:
     """rope_frequencies returns (cos, sin) of shape (max_len, head_dim) in the rotate-half layout, with the right values for small inputs."""
     what = "rope_frequencies(8, 20)"
     cos, sin = _expect_pair(impl.rope_frequencies(8, 20), what)
@@ -374,7 +434,7 @@ def check_rope_frequencies(impl) -> None:
         _expect_tensor(table, (10, 4), torch.float32, f"{what} ({name})")
         _expect_on(table, device, f"{what} ({name})", "convert the tables with .to(device=device)")
 
-    _expect_raises(lambda: impl.rope_frequencies(7, 10), ValueError, "rope_frequencies(7, 10) (odd head_dim)",
+    expect_raises(lambda: impl.rope_frequencies(7, 10), ValueError, "rope_frequencies(7, 10) (odd head_dim)",
                    "RoPE rotates pairs of coordinates, so head_dim must be even: raise ValueError.")
 
 
@@ -426,7 +486,7 @@ def _scores(impl, q: torch.Tensor, k: torch.Tensor, cos, sin, m: list[int], n: l
     keys = impl.apply_rope(k.expand(len(n), -1).clone(), cos, sin, positions=torch.tensor(n))
     expect(isinstance(queries, torch.Tensor) and tuple(queries.shape) == (len(m), q.shape[-1]),
            f"apply_rope(x, cos, sin, positions=...) for x of shape ({len(m)}, {q.shape[-1]}) returned "
-           f"{getattr(queries, 'shape', type(queries).__name__)}: it must keep the shape of x")
+           f"{tuple(queries.shape) if isinstance(queries, torch.Tensor) else _kind(queries)}: it must keep the shape of x")
     return (queries.detach() * keys.detach()).sum(-1).to(torch.float64)
 
 
@@ -442,21 +502,22 @@ def _expect_relative(impl, q, k, cos, sin, m: list[int], n: list[int], shifts: t
                "only. Rotate q and k by the same angles for the same position (row p of cos/sin for position p)")
 
 
-@public_check("positional.apply_rope")
-def check_apply_rope(impl) -> None:
+@public_check("positional.apply_rope", timeout=20)
+def check_apply_rope(impl: Handle) -> None:
     """apply_rope rotates pairs (j, j + head_dim/2): it keeps norms, scores depend only on m - n, and a worked example has the right values."""
-    torch.manual_seed(3)
+    g = torch.Generator().manual_seed(3)
     head_dim = 4
     cos64, sin64 = ROPE4_COS, ROPE4_SIN  # rope_frequencies(4, 8, base=100.0), as literals
     cos32, sin32 = cos64.float(), sin64.float()
 
     # Shapes, dtype, no in-place change.
-    x = torch.randn(2, 3, 6, head_dim)
-    x_before = x.clone()
+    x = torch.randn(2, 3, 6, head_dim, generator=g)
     what = "apply_rope(x, cos, sin) for x of shape (2, 3, 6, 4)"
-    out = impl.apply_rope(x, cos32, sin32)
+    report = call_watching_inputs(impl.apply_rope, x, cos32, sin32)
+    out = report["out"]
     _expect_tensor(out, (2, 3, 6, 4), torch.float32, what)
-    expect(torch.equal(x, x_before), f"{what} modified x in place: build a new tensor instead")
+    expect(0 not in report["changed"], f"{what} modified x in place: build a new tensor instead")
+    expect(not report["changed"], f"{what} modified cos or sin in place: build new tensors instead")
 
     # A rotation keeps lengths.
     norms_in, norms_out = x.norm(dim=-1), out.detach().norm(dim=-1)
@@ -475,7 +536,7 @@ def check_apply_rope(impl) -> None:
                      "(e.g. cos[1:seq+1] instead of cos[:seq])?", atol=1e-5)
 
     # The relative-offset property: <rope(q, m), rope(k, n)> depends only on m - n.
-    q, k = torch.randn(head_dim, dtype=torch.float64), torch.randn(head_dim, dtype=torch.float64)
+    q, k = torch.randn(head_dim, dtype=torch.float64, generator=g), torch.randn(head_dim, dtype=torch.float64, generator=g)
     _expect_relative(impl, q, k, cos64, sin64, [0, 3, 1, 2, 5, 0], [0, 1, 4, 2, 0, 5], (1, 2), 1e-6)
     offsets = _scores(impl, q, k, cos64, sin64, [0, 0, 0, 0], [0, 1, 2, 3])
     expect(float(offsets.max() - offsets.min()) > 1e-6,
@@ -502,26 +563,28 @@ def check_apply_rope(impl) -> None:
 
     # Device and dtype: everything stays where and as x is.
     device = get_device()
-    x_d = torch.randn(2, 5, head_dim, device=device)
+    x_d = torch.randn(2, 5, head_dim, generator=g).to(device)
     out = impl.apply_rope(x_d, cos32.to(device), sin32.to(device))
     _expect_tensor(out, (2, 5, head_dim), torch.float32, f"apply_rope on {device}")
     _expect_on(out, device, f"apply_rope(x, cos, sin) with x on {device}", "keep every tensor on x's device")
     out64 = impl.apply_rope(ROPE_EXAMPLE_X, cos32, sin32)
     expect(isinstance(out64, torch.Tensor) and out64.dtype == torch.float64,
            f"apply_rope(x, cos, sin) with a float64 x and float32 tables returned "
-           f"{getattr(out64, 'dtype', type(out64).__name__)}: convert cos and sin to x.dtype, so the result keeps x's dtype")
+           f"{out64.dtype if isinstance(out64, torch.Tensor) else _kind(out64)}: convert cos and sin to x.dtype, so the result keeps x's dtype")
     out64 = impl.apply_rope(ROPE_EXAMPLE_X, cos64, sin64)
     _close_with_hint(out64, ROPE_EXAMPLE_OUT, "apply_rope(x, cos, sin) with float64 x and tables",
                      "In float64 the result must be accurate to float64 precision: do not convert anything to "
                      "float32 (convert cos and sin to x.dtype).", atol=1e-10, rtol=0)
 
-    # A larger head and far positions, with the tables of rope_frequencies(8, 64). In the course's
-    # grader rope_frequencies is held fixed to a correct version, so that a bug there costs only its
-    # own check; elsewhere your own rope_frequencies is used, after a check of its first rows.
+    # A larger head and far positions, with the tables of rope_frequencies(8, 64). When graded,
+    # rope_frequencies is held fixed to a correct version, so that a bug there costs only its own
+    # check; in your own copy your rope_frequencies is used, after a check of its first rows.
     try:
         with hold_fixed("positional", impl, "rope_frequencies"):
             tables = impl.rope_frequencies(8, 64, dtype=torch.float64)
-    except NotImplementedError:
+    except StudentError as err:
+        if not err.not_implemented:
+            raise
         raise CheckFailed("the last part of this check uses your rope_frequencies, which is not implemented yet: "
                           "make check(\"positional.rope_frequencies\") pass first") from None
     cos8, sin8 = _expect_pair(tables, "rope_frequencies(8, 64, dtype=torch.float64)")
@@ -529,9 +592,9 @@ def check_apply_rope(impl) -> None:
            and _matches(cos8[:4], ROPE8_COS, atol=1e-8) and _matches(sin8[:4], ROPE8_SIN, atol=1e-8),
            "the last part of this check uses your rope_frequencies(8, 64, dtype=torch.float64), which returns "
            "wrong tables: make check(\"positional.rope_frequencies\") pass first")
-    q, k = torch.randn(8, dtype=torch.float64), torch.randn(8, dtype=torch.float64)
+    q, k = torch.randn(8, dtype=torch.float64, generator=g), torch.randn(8, dtype=torch.float64, generator=g)
     _expect_relative(impl, q, k, cos8, sin8, [0, 3, 7, 10, 20, 5], [0, 1, 9, 10, 2, 30], (1, 5, 17, 33), 1e-9)
-    x = torch.randn(3, 64, 8, dtype=torch.float64)
+    x = torch.randn(3, 64, 8, dtype=torch.float64, generator=g)
     out = impl.apply_rope(x, cos8, sin8)
     _expect_tensor(out, (3, 64, 8), torch.float64, "apply_rope(x, cos, sin) for x of shape (3, 64, 8), float64")
     _close_with_hint(out.norm(dim=-1), x.norm(dim=-1), "the norms of apply_rope(x, cos, sin) for x of shape (3, 64, 8)",

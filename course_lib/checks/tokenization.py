@@ -16,9 +16,17 @@ text's bytes), merge ids are 256, 257, ... in order, vocab[new] == vocab[a] + vo
 is refused with the documented error, save then load gives the same tokenizer.
 
 One bug costs once: where an exercise calls functions of earlier sections (train_bpe calls
-merge_pair, say), the course's grader replaces those by correct versions while the check runs
-(`framework.hold_fixed`). In your own copy of the course your own functions are used, so a
-failure may come from an earlier exercise: the message then says which checks to pass first.
+merge_pair, say), correct versions of those stand in for yours while the check runs, when the
+course's reference versions are at hand (`framework.hold_fixed`). In your own copy of the course
+your own functions are used, so a failure may come from an earlier exercise: the message then
+says which checks to pass first.
+
+Your code runs apart from the check (see `course_lib.checks.remote`): what your functions return
+comes back as plain data (lists, dicts, str, bytes), a tokenizer object comes back as a handle
+whose methods and attributes are fetched from your code, and what needs the real objects (is the
+dict you passed filled in place? did the list you passed change? save to a file and read it back)
+is done by the *probes* below, which only run your code and report what happened; the expected
+values stay in the checks.
 """
 
 from __future__ import annotations
@@ -28,16 +36,18 @@ import json
 import os
 import random
 import tempfile
-from types import ModuleType
+import time
 
 from .framework import (
     CheckFailed,
-    _where_in_impl,
+    StudentError,
     expect,
     expect_equal,
+    expect_raises,
     expect_type,
     hold_fixed,
     oracles,
+    probe,
     public_check,
 )
 
@@ -160,6 +170,7 @@ TRAINING = [
 ]
 
 
+
 # ---------------------------------------------------------------------------------------------
 # Helpers (none of them implements an exercise)
 # ---------------------------------------------------------------------------------------------
@@ -178,7 +189,7 @@ def _listed(names: list[str]) -> str:
 
 
 @contextlib.contextmanager
-def _earlier_held_fixed(impl: ModuleType, exercise: str, *names: str):
+def _earlier_held_fixed(impl, exercise: str, *names: str):
     """`hold_fixed` the functions `names` of earlier sections while `exercise` is checked.
 
     Where no correct version is available (your own copy of the course), your functions stay in
@@ -193,38 +204,25 @@ def _earlier_held_fixed(impl: ModuleType, exercise: str, *names: str):
     with hold_fixed(MODULE, impl, *names):
         try:
             yield impl
-        except (CheckFailed, NotImplementedError, RecursionError) as err:
-            if not hint or not isinstance(err, CheckFailed):
-                raise
-            raise CheckFailed(f"{err}{hint}") from None
-        except Exception as err:  # noqa: BLE001 - an error in learner code becomes a message
+        except CheckFailed as err:
             if not hint:
                 raise
-            raise CheckFailed(f"your code raised {type(err).__name__}: {err}"
-                              f"{_where_in_impl(err, impl)}{hint}") from None
+            raise CheckFailed(f"{err}{hint}") from None
+        except StudentError as err:
+            if not hint or err.not_implemented:
+                raise
+            raise CheckFailed(f"your code raised {err.type_name}: {err.message}{err.where}{hint}") from None
 
 
 def _call(text: str, limit: int = 70) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _expect_raises(error: type, function, what: str, why: str) -> None:
-    try:
-        function()
-    except NotImplementedError:
-        raise
-    except error:
-        return
-    except Exception as err:  # noqa: BLE001 - the wrong exception is a finding too
-        raise CheckFailed(f"{what} raised {type(err).__name__}: {err}; expected {error.__name__} ({why})") from None
-    raise CheckFailed(f"{what} did not raise {error.__name__} ({why})")
-
-
 def _expect_tokens_cover(ids, vocab: dict, data: bytes, what: str) -> None:
     """Every id is in `vocab`, and the tokens' bytes, one after another, are exactly `data`."""
     offset = 0
     for position, token_id in enumerate(ids):
-        expect(isinstance(token_id, int) and token_id in vocab,
+        expect(type(token_id) is int and token_id in vocab,
                f"{what} returned id {token_id!r} at position {position}, which is not in the "
                "vocabulary (the 256 bytes and the merges' new ids)")
         piece = vocab[token_id]
@@ -235,6 +233,121 @@ def _expect_tokens_cover(ids, vocab: dict, data: bytes, what: str) -> None:
         offset += len(piece)
     expect(offset == len(data), f"{what}: the tokens cover {offset} of the text's {len(data)} bytes "
            "(every byte must be kept)")
+
+
+# ---------------------------------------------------------------------------------------------
+# Probes: they run your code where it lives and report what happened (no expected values here)
+# ---------------------------------------------------------------------------------------------
+
+@probe
+def pair_counts_into(module, ids, counts=None) -> dict:
+    """Call ``get_pair_counts(ids, counts)`` (or ``get_pair_counts(ids)`` when `counts` is None).
+    Reports what it returned, whether that is the very dict passed in, and both arguments after."""
+    if counts is None:
+        returned = module.get_pair_counts(ids)
+    else:
+        returned = module.get_pair_counts(ids, counts)
+    return {"returned": returned, "same_dict": counts is not None and returned is counts,
+            "counts_after": counts, "ids_after": ids}
+
+
+@probe
+def pair_counts_accumulated(module, id_lists) -> dict:
+    """Start from an empty dict and call ``get_pair_counts(ids, counts)`` for each list in turn.
+    Reports the dict afterwards and, per call, whether the very same dict was returned."""
+    counts: dict = {}
+    same = []
+    for ids in id_lists:
+        same.append(module.get_pair_counts(ids, counts) is counts)
+    return {"counts": counts, "same_dict": same}
+
+
+@probe
+def merge_pair_on(module, ids, pair, new_id) -> dict:
+    """Call ``merge_pair(ids, pair, new_id)``; reports the result, whether it is the list passed
+    in, and that list afterwards."""
+    returned = module.merge_pair(ids, pair, new_id)
+    return {"returned": returned, "same_list": returned is ids, "ids_after": ids}
+
+
+@probe
+def pair_counts_state(stats) -> dict:
+    """An IncrementalPairCounts' chunks, counts and where, as plain data (the sets of `where` as
+    sorted lists)."""
+    return {"chunks": [list(chunk) for chunk in stats.chunks],
+            "counts": dict(stats.counts),
+            "where": {pair: sorted(holders) for pair, holders in dict(stats.where).items()}}
+
+
+@probe
+def replay_merges(stats, plan) -> list:
+    """For each ``(pair, new_id)`` of `plan`, in order: record the state of `stats` (as
+    `pair_counts_state`, plus ``most_frequent()``), then call ``stats.merge(pair, new_id)``; record
+    the state once more at the end. Returns the len(plan) + 1 records."""
+    records = []
+    for step in range(len(plan) + 1):
+        state = pair_counts_state.function(stats)
+        state["most_frequent"] = stats.most_frequent()
+        records.append(state)
+        if step < len(plan):
+            pair, new_id = plan[step]
+            stats.merge(pair, new_id)
+    return records
+
+
+@probe
+def timed_training(module, text: str, vocab_size: int) -> dict:
+    """Time ``train_bpe(text, vocab_size)`` where the code runs (sending the text is not timed).
+    Reports the seconds and the number of merges returned (None if the result is not a pair)."""
+    started = time.perf_counter()
+    result = module.train_bpe(text, vocab_size)
+    seconds = time.perf_counter() - started
+    n_merges = len(result[0]) if isinstance(result, tuple) and len(result) == 2 else None
+    return {"seconds": seconds, "n_merges": n_merges}
+
+
+@contextlib.contextmanager
+def _scratch_folder():
+    """A fresh temporary folder where your code runs, removed afterwards."""
+    with tempfile.TemporaryDirectory(prefix="course-check-") as folder:
+        yield folder
+
+
+@probe
+def saved_bytes(tokenizer, pathlike: bool = False):
+    """``tokenizer.save(path)`` into a fresh temporary folder (path a str, or a pathlib.Path when
+    `pathlike`); the bytes of the file written, or None if no file appeared."""
+    import pathlib
+
+    with _scratch_folder() as folder:
+        path = os.path.join(folder, "tokenizer.json")
+        tokenizer.save(pathlib.Path(path) if pathlike else path)
+        if not os.path.isfile(path):
+            return None
+        with open(path, "rb") as f:
+            return f.read()
+
+
+@probe
+def loaded_from(cls, content: bytes, pathlike: bool = False) -> dict:
+    """Write `content` to a temporary file and call ``cls.load(path)``. Reports the result (a
+    handle) and whether it is exactly of class `cls`."""
+    import pathlib
+
+    with _scratch_folder() as folder:
+        path = os.path.join(folder, "tokenizer.json")
+        with open(path, "wb") as f:
+            f.write(content)
+        loaded = cls.load(pathlib.Path(path) if pathlike else path)
+    return {"tokenizer": loaded, "exact_class": type(loaded) is cls, "class_name": type(loaded).__name__}
+
+
+@probe
+def decode_numpy_ids(module, ids, vocab, special_tokens=None):
+    """``decode`` of the ids given as numpy.int64 values (which cannot travel as plain data)."""
+    import numpy
+
+    return module.decode([numpy.int64(i) for i in ids], vocab, special_tokens)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -252,40 +365,53 @@ PAIR_COUNTS = [
 ]
 
 
-@public_check("tokenization.get_pair_counts")
-def check_get_pair_counts(impl: ModuleType) -> None:
+@public_check("tokenization.get_pair_counts", timeout=10)
+def check_get_pair_counts(impl) -> None:
     """get_pair_counts counts every pair of neighbours, overlapping pairs and the last pair included."""
     got = impl.get_pair_counts([1, 2, 3, 1, 2])
     expect_type(got, dict, "get_pair_counts([1, 2, 3, 1, 2])")
-    expect_equal(dict(got), {(1, 2): 2, (2, 3): 1, (3, 1): 1}, "get_pair_counts([1, 2, 3, 1, 2])")
-    got = dict(impl.get_pair_counts([5, 6, 7, 8]))
+    expect_equal(got, {(1, 2): 2, (2, 3): 1, (3, 1): 1}, "get_pair_counts([1, 2, 3, 1, 2])")
+    got = impl.get_pair_counts([5, 6, 7, 8])
+    expect_type(got, dict, "get_pair_counts([5, 6, 7, 8])")
     expect((7, 8) in got, f"get_pair_counts([5, 6, 7, 8]) returned {got}: the last pair (7, 8) is "
            "missing. A list of n ids has n - 1 neighbouring pairs: (ids[i], ids[i + 1]) for i < n - 1.")
     expect_equal(got, {(5, 6): 1, (6, 7): 1, (7, 8): 1}, "get_pair_counts([5, 6, 7, 8])")
-    expect_equal(dict(impl.get_pair_counts([1, 1, 1])), {(1, 1): 2},
+    expect_equal(impl.get_pair_counts([1, 1, 1]), {(1, 1): 2},
                  "get_pair_counts([1, 1, 1]) (pairs overlap: positions 0-1 and 1-2)")
-    expect_equal(dict(impl.get_pair_counts([])), {}, "get_pair_counts([])")
-    expect_equal(dict(impl.get_pair_counts([42])), {}, "get_pair_counts([42])")
+    expect_equal(impl.get_pair_counts([]), {}, "get_pair_counts([])")
+    expect_equal(impl.get_pair_counts([42]), {}, "get_pair_counts([42])")
     for ids, expected in PAIR_COUNTS:
-        copy = list(ids)
-        expect_equal(dict(impl.get_pair_counts(copy)), expected, f"get_pair_counts({ids})")
-        expect(copy == ids, f"get_pair_counts changed the list it was given: it is now {copy}")
+        report = pair_counts_into(impl, list(ids))
+        expect_equal(report["returned"], expected, f"get_pair_counts({ids})")
+        expect(report["ids_after"] == ids, f"get_pair_counts({ids}) changed the list it was given: "
+               f"it is now {report['ids_after']}")
 
     # The optional `counts` argument: add into it, in place, and return it.
-    counts = {(1, 2): 5}
-    got = impl.get_pair_counts([1, 2, 9], counts)
-    expect(got is counts, "get_pair_counts([1, 2, 9], counts) must update the dict `counts` in place "
-           "and return that same dict (so that counts can be accumulated over many chunks)")
-    expect_equal(counts, {(1, 2): 6, (2, 9): 1},
+    report = pair_counts_into(impl, [1, 2, 9], {(1, 2): 5})
+    expect(report["same_dict"], "get_pair_counts([1, 2, 9], counts) must update the dict `counts` in "
+           "place and return that same dict (so that counts can be accumulated over many chunks); it "
+           f"returned another one, and left counts as {report['counts_after']}")
+    expect_equal(report["counts_after"], {(1, 2): 6, (2, 9): 1},
                  "get_pair_counts([1, 2, 9], counts={(1, 2): 5}) left counts as")
+    report = pair_counts_into(impl, [4, 5, 4, 5], {})
+    expect(report["same_dict"] and report["counts_after"] == {(4, 5): 2, (5, 4): 1},
+           "get_pair_counts([4, 5, 4, 5], counts={}) must fill the EMPTY dict it was given and return "
+           f"it; afterwards that dict is {report['counts_after']} and it returned "
+           f"{'the same dict' if report['same_dict'] else 'another one'}. Test `counts is None`, not "
+           "`not counts`: an empty dict is falsy, but it is still the caller's dict (training passes "
+           "one empty dict and sums the counts of all chunks into it)")
 
     # Properties on random lists: n ids hold n - 1 pairs, each made of ids of the list.
     rng = random.Random(1)
     for _ in range(20):
         ids = [rng.randrange(4) for _ in range(rng.randrange(0, 30))]
-        got = dict(impl.get_pair_counts(ids))
-        expect(sum(got.values()) == max(len(ids) - 1, 0),
-               f"get_pair_counts({ids}) returned {got}: the counts add up to {sum(got.values())}, "
+        got = impl.get_pair_counts(ids)
+        expect_type(got, dict, f"get_pair_counts({ids})")
+        values = list(got.values())
+        expect(all(type(n) is int for n in values), f"get_pair_counts({ids}) returned {got}: the counts "
+               "must be ints")
+        expect(sum(values) == max(len(ids) - 1, 0),
+               f"get_pair_counts({ids}) returned {got}: the counts add up to {sum(values)}, "
                f"expected {max(len(ids) - 1, 0)} (a list of n ids has n - 1 neighbouring pairs)")
         expect(all(isinstance(p, tuple) and len(p) == 2 and set(p) <= set(ids) and n > 0
                    for p, n in got.items()),
@@ -297,14 +423,15 @@ def check_get_pair_counts(impl: ModuleType) -> None:
 # §2 merge_pair
 # ---------------------------------------------------------------------------------------------
 
-@public_check("tokenization.merge_pair")
-def check_merge_pair(impl: ModuleType) -> None:
+@public_check("tokenization.merge_pair", timeout=10)
+def check_merge_pair(impl) -> None:
     """merge_pair replaces each occurrence left to right, without overlaps, and keeps the rest."""
-    ids = [1, 2, 3, 1, 2]
-    got = impl.merge_pair(ids, (1, 2), 256)
+    report = merge_pair_on(impl, [1, 2, 3, 1, 2], (1, 2), 256)
+    got = report["returned"]
     expect_type(got, list, "merge_pair([1, 2, 3, 1, 2], (1, 2), 256)")
-    expect(ids == [1, 2, 3, 1, 2], f"merge_pair changed the list it was given: ids is now {ids}, "
-           "it should still be [1, 2, 3, 1, 2]. Build and return a new list.")
+    expect(report["ids_after"] == [1, 2, 3, 1, 2] and not report["same_list"],
+           f"merge_pair changed the list it was given: ids is now {report['ids_after']}, it should "
+           "still be [1, 2, 3, 1, 2]. Build and return a new list.")
     expect_equal(got, [256, 3, 256], "merge_pair([1, 2, 3, 1, 2], (1, 2), 256) (each (1, 2) becomes "
                  "256, and the walk then continues after both ids)")
     expect_equal(impl.merge_pair([1, 2, 3], (2, 4), 256), [1, 2, 3],
@@ -332,8 +459,12 @@ def check_merge_pair(impl: ModuleType) -> None:
         ids = [rng.randrange(3) for _ in range(rng.randrange(0, 25))]
         pair = (rng.randrange(3), rng.randrange(3))
         call = f"merge_pair({ids}, {pair}, 300)"
-        got = impl.merge_pair(list(ids), pair, 300)
+        report = merge_pair_on(impl, ids, pair, 300)
+        got = report["returned"]
         expect_type(got, list, call)
+        expect(report["ids_after"] == ids and not report["same_list"],
+               f"{call} changed the list it was given (it is now {report['ids_after']}): build and "
+               "return a new list")
         restored = [i for token in got for i in (pair if token == 300 else (token,))]
         expect(restored == ids, f"{call} returned {got}: replacing each 300 by {pair} again gives "
                f"{restored}, not the input (only occurrences of the pair may change)")
@@ -347,21 +478,22 @@ def check_merge_pair(impl: ModuleType) -> None:
 # ---------------------------------------------------------------------------------------------
 
 def _check_stats(stats, chunks, counts, where, what: str) -> None:
-    """Compare an IncrementalPairCounts with literal chunks, counts and where."""
-    expect_equal([list(c) for c in stats.chunks], chunks, f"{what}: stats.chunks")
-    got = dict(stats.counts)
+    """Compare an IncrementalPairCounts (a handle) with literal chunks, counts and where."""
+    state = pair_counts_state(stats)
+    expect_equal(state["chunks"], chunks, f"{what}: stats.chunks")
+    got = state["counts"]
     if got != counts:
         zero = sorted(p for p, c in got.items() if c == 0)
         extra = f" (pairs whose count drops to 0 must be deleted: {zero})" if zero else ""
         raise CheckFailed(f"{what}: stats.counts is {got}, expected {counts} "
                           f"(each pair counted freqs[k] times per occurrence in chunk k){extra}")
     for pair, holders in where.items():
-        got_where = set(stats.where.get(pair, ()))
+        got_where = set(state["where"].get(pair, ()))
         expect(got_where == holders, f"{what}: stats.where[{pair}] is {got_where}, expected the "
                f"indices of the chunks containing {pair}: {holders}")
 
 
-def _check_incremental(impl: ModuleType) -> None:
+def _check_incremental(impl) -> None:
     # Each step: (chunks, counts, where, most_frequent()) after the merge named in `what`,
     # from the reference.
     stats = impl.IncrementalPairCounts([[1, 2, 3], [1, 2], [3, 3, 3, 3]], [3, 1, 2])
@@ -426,7 +558,7 @@ def _check_incremental(impl: ModuleType) -> None:
         _check_stats(stats, chunks, counts, where, f"{what}, after merging {pair} -> {new_id}")
 
 
-def _check_training(impl: ModuleType, text: str, vocab_size: int, pattern: str | None,
+def _check_training(impl, text: str, vocab_size: int, pattern: str | None,
                     expected_pairs: list, note: str) -> None:
     split_pattern = {"G": impl.GPT4_SPLIT_PATTERN, "S": SIMPLE_PATTERN, None: None}[pattern]
     shown = {"G": "GPT4_SPLIT_PATTERN", "S": "SIMPLE_PATTERN", None: "None"}[pattern]
@@ -461,25 +593,25 @@ def _check_training(impl: ModuleType, text: str, vocab_size: int, pattern: str |
            f"256 + {len(merges)} merges = {256 + len(merges)}")
 
 
-@public_check("tokenization.train_bpe")
-def check_train_bpe(impl: ModuleType) -> None:
+@public_check("tokenization.train_bpe", timeout=30)
+def check_train_bpe(impl) -> None:
     """IncrementalPairCounts keeps counts right after each merge; train_bpe learns the expected merges."""
     with _earlier_held_fixed(impl, "train_bpe", "get_pair_counts", "merge_pair"):
         _check_incremental(impl)
         for text, vocab_size, pattern, expected_pairs, note in TRAINING:
             _check_training(impl, text, vocab_size, pattern, expected_pairs, note)
-        _expect_raises(ValueError, lambda: impl.train_bpe("hello", 255), "train_bpe('hello', 255)",
-                       "a vocabulary needs at least the 256 byte ids")
-        _expect_raises(TypeError, lambda: impl.train_bpe(b"hello", 300), "train_bpe(b'hello', 300)",
-                       "the text must be a str")
+        expect_raises(lambda: impl.train_bpe("hello", 255), ValueError, "train_bpe('hello', 255)",
+                      "A vocabulary needs at least the 256 byte ids.")
+        expect_raises(lambda: impl.train_bpe(b"hello", 300), TypeError, "train_bpe(b'hello', 300)",
+                      "The text must be a str.")
 
 
 # ---------------------------------------------------------------------------------------------
 # §4 encode_chunk and encode
 # ---------------------------------------------------------------------------------------------
 
-@public_check("tokenization.encode")
-def check_encode(impl: ModuleType) -> None:
+@public_check("tokenization.encode", timeout=30)
+def check_encode(impl) -> None:
     """encode replays the merges by rank inside each pre-split chunk, handles special tokens, and keeps every byte."""
     with _earlier_held_fixed(impl, "encode", "get_pair_counts", "merge_pair"):
         # encode_chunk: the docstring example, then rank order vs count or dict order.
@@ -514,8 +646,9 @@ def check_encode(impl: ModuleType) -> None:
                      "encode('at the', {(116, 32): 256}, split_pattern=None)")
 
         # The hand-made merges on fixed texts, with and without a pre-split pattern.
+        gpt4 = impl.GPT4_SPLIT_PATTERN
         for text, expected in HAND_ENCODED.items():
-            for pattern in (impl.GPT4_SPLIT_PATTERN, None):
+            for pattern in (gpt4, None):
                 what = (f"encode({_call(repr(text))}, merges, split_pattern="
                         f"{'None' if pattern is None else 'GPT4_SPLIT_PATTERN'})")
                 got = impl.encode(text, HAND_MERGES, split_pattern=pattern)
@@ -534,6 +667,7 @@ def check_encode(impl: ModuleType) -> None:
         special = {"<|endoftext|>": EOT}
         call = f"encode({SPECIAL_TEXT!r}, merges, special_tokens={special}"
         got = impl.encode(SPECIAL_TEXT, HAND_MERGES, special_tokens=special, allowed_special="all")
+        expect_type(got, list, f"{call}, allowed_special='all')")
         expect(got.count(EOT) == 4, f"{call}, allowed_special='all') returned {got[:12]}...: with "
                f"allowed_special='all' each '<|endoftext|>' must become the single id {EOT} (found it "
                f"{got.count(EOT)} times, expected 4)")
@@ -541,22 +675,22 @@ def check_encode(impl: ModuleType) -> None:
         got = impl.encode(SPECIAL_TEXT, HAND_MERGES, special_tokens=special, allowed_special="none")
         expect_equal(got, SPECIAL_ENCODED["none"], f"{call}, allowed_special='none') (special-token "
                      "text encoded as ordinary text)")
-        _expect_raises(ValueError, lambda: impl.encode("hi <|endoftext|>", HAND_MERGES, special_tokens=special),
-                       "encode('hi <|endoftext|>', merges, special_tokens=...)",
-                       "the default allowed_special='none_raise' refuses special-token text")
+        expect_raises(lambda: impl.encode("hi <|endoftext|>", HAND_MERGES, special_tokens=special), ValueError,
+                      "encode('hi <|endoftext|>', merges, special_tokens=...)",
+                      "The default allowed_special='none_raise' refuses special-token text.")
         expect_equal(impl.encode("hello", HAND_MERGES, special_tokens=special), [270],
                      "encode('hello', merges, special_tokens=...) (no special text: nothing to refuse)")
-        _expect_raises(ValueError, lambda: impl.encode("hi", HAND_MERGES, allowed_special="some"),
-                       "encode('hi', merges, allowed_special='some')",
-                       "the policies are 'none_raise', 'all' and 'none'")
+        expect_raises(lambda: impl.encode("hi", HAND_MERGES, allowed_special="some"), ValueError,
+                      "encode('hi', merges, allowed_special='some')",
+                      "The policies are 'none_raise', 'all' and 'none'.")
 
 
 # ---------------------------------------------------------------------------------------------
 # §5 decode
 # ---------------------------------------------------------------------------------------------
 
-@public_check("tokenization.decode")
-def check_decode(impl: ModuleType) -> None:
+@public_check("tokenization.decode", timeout=10)
+def check_decode(impl) -> None:
     """decode joins the tokens' bytes before decoding, so decode(encode(s)) == s for every str; bad bytes give '�'."""
     got = impl.decode(list(b"hello"), BYTE_VOCAB)
     expect_type(got, str, "decode(list(b'hello'), vocab)")
@@ -594,40 +728,49 @@ def check_decode(impl: ModuleType) -> None:
                  f"decode({SPECIAL_ENCODED['all']}, vocab, special_tokens={special})")
     expect_equal(impl.decode([EOT, 270, EOT], HAND_VOCAB, special), "<|endoftext|>hello<|endoftext|>",
                  f"decode([{EOT}, 270, {EOT}], vocab, special_tokens={special})")
-    _expect_raises(ValueError, lambda: impl.decode([104, 99999], HAND_VOCAB),
-                   "decode([104, 99999], vocab)", "99999 is neither in vocab nor a special token: "
-                   "raise ValueError naming the id")
-    _expect_raises(ValueError, lambda: impl.decode([EOT], HAND_VOCAB),
-                   f"decode([{EOT}], vocab) without special_tokens", f"{EOT} is not in vocab")
+    expect_raises(lambda: impl.decode([104, 99999], HAND_VOCAB), ValueError,
+                  "decode([104, 99999], vocab)", "99999 is neither in vocab nor a special token: "
+                  "raise ValueError naming the id.")
+    expect_raises(lambda: impl.decode([EOT], HAND_VOCAB), ValueError,
+                  f"decode([{EOT}], vocab) without special_tokens", f"{EOT} is not in vocab: raise ValueError.")
 
 
 # ---------------------------------------------------------------------------------------------
 # §6 Tokenizer: save / load, special tokens
 # ---------------------------------------------------------------------------------------------
 
-def _roundtrip_file(impl: ModuleType, tok, directory: str, name: str, cls=None):
-    path = os.path.join(directory, name)
-    tok.save(path)
-    expect(os.path.isfile(path), f"Tokenizer.save({name!r}) wrote no file")
-    with open(path, encoding="utf-8") as f:
-        text = f.read()
+def _saved_json(tok, what: str, pathlike: bool = False) -> tuple[bytes, dict]:
+    """Save `tok` (a handle) where your code runs; the file's bytes and its JSON, checked for the
+    keys every tokenizer file has."""
+    raw = saved_bytes(tok, pathlike)
+    expect(raw is not None, f"{what}: Tokenizer.save(path) wrote no file at path")
+    expect_type(raw, bytes, f"{what}: the file written by Tokenizer.save")
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        raise CheckFailed(f"{what}: Tokenizer.save wrote a file that is not UTF-8 ({err}): open it with "
+                          "encoding='utf-8'") from None
     try:
         data = json.loads(text)
     except ValueError as err:
-        raise CheckFailed(f"Tokenizer.save wrote a file that is not JSON ({err}): {text[:200]!r}") from None
-    expect_type(data, dict, "the JSON file written by Tokenizer.save")
+        raise CheckFailed(f"{what}: Tokenizer.save wrote a file that is not JSON ({err}): {text[:200]!r}") from None
+    expect(isinstance(data, dict), f"{what}: the JSON file written by Tokenizer.save holds a "
+           f"{type(data).__name__}, expected an object (a dict)")
     for key in ("format", "version", "split_pattern", "special_tokens", "merges"):
-        expect(key in data, f"the file written by Tokenizer.save has no {key!r} key (keys: {sorted(data)})")
-    expect_equal(data["format"], impl.Tokenizer.FORMAT, "the saved file's 'format'")
-    expect_equal([list(m) for m in data["merges"]], [list(pair) for pair in HAND_MERGES],
-                 "the saved 'merges' (item i must be [left, right] of the pair that became id "
-                 "256 + i: sort by new id, not by pair or dict order)")
-    loaded = (cls or impl.Tokenizer).load(path)
-    return loaded, data
+        expect(key in data, f"{what}: the file written by Tokenizer.save has no {key!r} key (keys: {sorted(data)})")
+    return raw, data
 
 
-@public_check("tokenization.tokenizer")
-def check_tokenizer(impl: ModuleType) -> None:
+def _loaded(cls, content: bytes, class_name: str, what: str, pathlike: bool = False):
+    """`cls.load` of a file holding `content`; a handle to the tokenizer, checked to be a `cls`."""
+    report = loaded_from(cls, content, pathlike)
+    expect(report["exact_class"], f"{what}: {class_name}.load returned a {report['class_name']}, expected "
+           f"a {class_name}: build the result with cls(...), not Tokenizer(...)")
+    return report["tokenizer"]
+
+
+@public_check("tokenization.tokenizer", timeout=30)
+def check_tokenizer(impl) -> None:
     """Tokenizer.save writes a readable JSON file and Tokenizer.load restores merges, pattern and special tokens."""
     backwards = dict(reversed(list(HAND_MERGES.items())))  # insertion order != id order
     with _earlier_held_fixed(impl, "Tokenizer", "get_pair_counts", "merge_pair", "encode_chunk",
@@ -635,45 +778,48 @@ def check_tokenizer(impl: ModuleType) -> None:
         tok = impl.Tokenizer(backwards)
         expect_equal(tok.vocab_size, EOT, f"Tokenizer(merges).vocab_size with {len(HAND_MERGES)} merges")
         tok.register_special_tokens({"<|endoftext|>": EOT, "<|终|>": EOT + 1})
-        with tempfile.TemporaryDirectory(prefix="course-check-") as directory:
-            loaded, data = _roundtrip_file(impl, tok, directory, "tokenizer.json")
-            expect(isinstance(loaded, impl.Tokenizer), f"Tokenizer.load returned a {type(loaded).__name__}, "
-                   "expected a Tokenizer")
-            expect_equal(dict(loaded.merges), HAND_MERGES, "Tokenizer.load(path).merges")
-            expect_equal(loaded.special_tokens, {"<|endoftext|>": EOT, "<|终|>": EOT + 1},
-                         "Tokenizer.load(path).special_tokens (save them in the file and pass them back)")
-            expect_equal(loaded.split_pattern, impl.GPT4_SPLIT_PATTERN, "Tokenizer.load(path).split_pattern")
-            expect_equal(loaded.vocab_size, EOT + 2, "Tokenizer.load(path).vocab_size")
-            ids = loaded.encode(TOKENIZER_TEXT, allowed_special="all")
-            expect_equal(ids, TOKENIZER_ENCODED,
-                         f"the loaded tokenizer's encode({TOKENIZER_TEXT!r}, allowed_special='all')")
-            expect_equal(loaded.decode(ids), TOKENIZER_TEXT, "the loaded tokenizer's decode(encode(text))")
-            for text in TRICKY_TEXTS:
-                expect_equal(loaded.decode(loaded.encode(text)), text,
-                             f"the loaded tokenizer's decode(encode({_call(repr(text), 50)}))")
+        what = "Tokenizer(merges) with two special tokens, saved then loaded"
+        raw, data = _saved_json(tok, what)
+        expect_equal(data["format"], impl.Tokenizer.FORMAT, "the saved file's 'format'")
+        expect_equal([list(m) for m in data["merges"]] if isinstance(data["merges"], list) else data["merges"],
+                     [list(pair) for pair in HAND_MERGES],
+                     "the saved 'merges' (item i must be [left, right] of the pair that became id "
+                     "256 + i: sort by new id, not by pair or dict order)")
+        loaded = _loaded(impl.Tokenizer, raw, "Tokenizer", what)
+        expect_equal(loaded.merges, HAND_MERGES, "Tokenizer.load(path).merges")
+        expect_equal(loaded.special_tokens, {"<|endoftext|>": EOT, "<|终|>": EOT + 1},
+                     "Tokenizer.load(path).special_tokens (save them in the file and pass them back)")
+        expect_equal(loaded.split_pattern, impl.GPT4_SPLIT_PATTERN, "Tokenizer.load(path).split_pattern")
+        expect_equal(loaded.vocab_size, EOT + 2, "Tokenizer.load(path).vocab_size")
+        ids = loaded.encode(TOKENIZER_TEXT, allowed_special="all")
+        expect_equal(ids, TOKENIZER_ENCODED,
+                     f"the loaded tokenizer's encode({TOKENIZER_TEXT!r}, allowed_special='all')")
+        expect_equal(loaded.decode(ids), TOKENIZER_TEXT, "the loaded tokenizer's decode(encode(text))")
+        for text in TRICKY_TEXTS:
+            expect_equal(loaded.decode(loaded.encode(text)), text,
+                         f"the loaded tokenizer's decode(encode({_call(repr(text), 50)}))")
 
-            # No pre-split pattern (None in the file), and the subclass's load returns the subclass.
-            plain = impl.BPETokenizer(HAND_MERGES, split_pattern=None)
-            loaded, data = _roundtrip_file(impl, plain, directory, "plain.json", cls=impl.BPETokenizer)
-            expect(data["split_pattern"] is None, f"save wrote split_pattern {data['split_pattern']!r} "
-                   "for a tokenizer without one, expected null")
-            expect(type(loaded) is impl.BPETokenizer, f"BPETokenizer.load returned a "
-                   f"{type(loaded).__name__}: build the result with cls(...), not Tokenizer(...)")
-            expect_equal(loaded.split_pattern, None, "BPETokenizer.load(path).split_pattern")
-            expect_equal(loaded.special_tokens, {}, "BPETokenizer.load(path).special_tokens")
-            expect_equal(dict(loaded.merges), HAND_MERGES, "BPETokenizer.load(path).merges")
+        # No pre-split pattern (None in the file), and the subclass's load returns the subclass.
+        plain = impl.BPETokenizer(HAND_MERGES, split_pattern=None)
+        what = "BPETokenizer(merges, split_pattern=None), saved then loaded"
+        raw, data = _saved_json(plain, what)
+        expect(data["split_pattern"] is None, f"save wrote split_pattern {data['split_pattern']!r} "
+               "for a tokenizer without one, expected null")
+        loaded = _loaded(impl.BPETokenizer, raw, "BPETokenizer", what)
+        expect_equal(loaded.split_pattern, None, "BPETokenizer.load(path).split_pattern")
+        expect_equal(loaded.special_tokens, {}, "BPETokenizer.load(path).special_tokens")
+        expect_equal(loaded.merges, HAND_MERGES, "BPETokenizer.load(path).merges")
 
-            # Files that are not tokenizers are refused.
-            bad = os.path.join(directory, "bad.json")
-            for content, why in [({**data, "format": "something.else"}, "another 'format'"),
-                                 ({**data, "version": impl.Tokenizer.VERSION + 1}, "a newer 'version'")]:
-                with open(bad, "w", encoding="utf-8") as f:
-                    json.dump(content, f)
-                _expect_raises(ValueError, lambda: impl.Tokenizer.load(bad), "Tokenizer.load(path)",
-                               f"the file has {why}")
+        # Files that are not tokenizers are refused.
+        for content, why in [({**data, "format": "something.else"}, "another 'format'"),
+                             ({**data, "version": impl.Tokenizer.VERSION + 1}, "a newer 'version'")]:
+            bad = json.dumps(content).encode("utf-8")
+            expect_raises(lambda: loaded_from(impl.Tokenizer, bad), ValueError,
+                          f"Tokenizer.load(path) of a file with {why}",
+                          "Check 'format' and 'version' and raise ValueError for a file you cannot read.")
 
         # Special tokens and pieces (used by the notebook's playground).
         expect_equal(tok.pieces("<|endoftext|>hello"), [(EOT, "<|endoftext|>"), (270, "hello")],
                      "tok.pieces('<|endoftext|>hello')")
-        _expect_raises(ValueError, lambda: tok.register_special_tokens({"<pad>": 100}),
-                       "tok.register_special_tokens({'<pad>': 100})", "id 100 is already a byte token")
+    expect_raises(lambda: tok.register_special_tokens({"<pad>": 100}), ValueError,
+                  "tok.register_special_tokens({'<pad>': 100})", "Id 100 is already a byte token.")

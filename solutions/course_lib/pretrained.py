@@ -40,6 +40,11 @@ SPECIAL_TOKENS = ("<|endoftext|>", "<|pad|>", "<|user|>", "<|assistant|>", "<|en
 MODES = ("smoke", "quick", "full")
 
 
+class EarlierWorkMissing(NotImplementedError):
+    """The course GPT needs code of an earlier notebook that is not written yet (a notebook's
+    `needs()` turns this into a ⏸ line naming the function)."""
+
+
 @dataclasses.dataclass(frozen=True)
 class Recipe:
     """How the course GPT is made in one mode.
@@ -347,8 +352,8 @@ def course_gpt(*, device=None, mode: str | None = None, verbose: bool = True):
     try:
         loaded = load_stage("pretrained", device=device)
     except NotImplementedError as err:
-        raise RuntimeError(f"your model from notebook 07 is saved, but loading it needs code you have not "
-                           f"written yet: {err}") from err
+        raise EarlierWorkMissing(f"{err} (Your model from notebook 07 is saved, but loading it needs this "
+                                 "code; or switch to the reference: course_lib.earlier.use_reference.)") from err
     if loaded is not None:
         model, tokenizer, info = loaded
         info["source"] = "yours"
@@ -369,9 +374,9 @@ def course_gpt(*, device=None, mode: str | None = None, verbose: bool = True):
     try:
         model, tokenizer, info = train_reference_gpt(mode, device=device, verbose=verbose)
     except NotImplementedError as err:
-        raise RuntimeError(
-            "training the reference GPT needs your tokenizer (notebook 01) and your GPT (notebook 06), and one "
-            f"of them is not written yet: {err}") from err
+        raise EarlierWorkMissing(
+            f"{err} (Training the reference GPT needs your tokenizer, notebook 01, and your GPT, notebook 06; "
+            "or switch to the reference: course_lib.earlier.use_reference.)") from err
     save_stage(f"reference-{mode}", model, tokenizer, extra=info)
     info = stage_info(f"reference-{mode}") or info
     info["source"] = "reference (trained now)"

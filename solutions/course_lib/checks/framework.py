@@ -375,6 +375,9 @@ class _QuietList(list):
         pass
 
 
+_SKIPPED_BEFORE = False  # a `needs` block skipped code in this kernel: later NameErrors follow from it
+
+
 @contextlib.contextmanager
 def needs(*_unused: str):
     """Run a notebook cell's body; if it stops at a function you have not written yet, say
@@ -385,12 +388,21 @@ def needs(*_unused: str):
     """
     import re
 
+    global _SKIPPED_BEFORE
     figures_before = _open_figures()
     try:
         yield
+    except (NameError, KeyError) as err:
+        if not _SKIPPED_BEFORE:
+            raise  # a real mistake in the notebook, not a consequence of unwritten code
+        _close_new_figures(figures_before)
+        what = getattr(err, "name", None) or (err.args[0] if err.args else err)
+        print(f"⏸ This cell needs a result ({what}) of an earlier cell that was skipped because code is not "
+              "written yet: the rest of the cell was skipped.")
     except NotImplementedError as err:
+        _SKIPPED_BEFORE = True
         text = str(err)
-        found = re.match(r"^(?P<func>[\w.]+)\(\) is not written yet \((?P<where>[^)]*)\)", text)
+        found = re.search(r"(?P<func>[\w.]+)\(\) is not written yet \((?P<where>[^)]*)\)", text)
         _close_new_figures(figures_before)
         if found:
             print(f"⏸ This cell needs {found['func']}() ({found['where']}), which is not written yet: "
