@@ -47,7 +47,6 @@ import ast
 import copy
 import dataclasses
 import filecmp
-import json
 import os
 import re
 import shutil

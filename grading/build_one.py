@@ -4,8 +4,6 @@
 """
 
 import sys
-from pathlib import Path
-
 from grading.build import REPO, SOLUTIONS, stub_python
 
 

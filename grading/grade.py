@@ -39,7 +39,6 @@ import shutil
 import stat
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -298,7 +297,6 @@ class Judge:
                                     for name, why in problems.items()}
 
         def start_worker() -> StudentWorker | None:
-            nonlocal unusable
             candidate = StudentWorker(self.worker_root, sources, [m for m in self.info["modules"] if m in sources],
                                       self.out / "logs" / f"{student}.log", self.limits, self.mode, self.hide)
             try:

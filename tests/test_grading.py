@@ -5,12 +5,11 @@ receives carries a solution or hidden-test text."""
 from __future__ import annotations
 
 import csv
-import shutil
 
 import nbformat
 import pytest
 
-from grading.build import assignments_info, earlier_modules, solution_regions
+from grading.build import assignments_info, earlier_modules
 from grading.grade import grade_class
 from grading.sandbox import Limits, sandbox_mode
 from support import REPO, find_leaks, mutant, mutant_paths
@@ -18,14 +17,6 @@ from support import REPO, find_leaks, mutant, mutant_paths
 ASSIGNMENTS = assignments_info()
 # Quick limits for the tests: a loop is given up on sooner than in a real class.
 LIMITS = Limits(import_timeout=60, timeout_scale=1.0, student_budget=240)
-
-
-def _first_exercise_function(module: str) -> str:
-    text = (REPO / "solutions" / "course_lib" / f"{module}.py").read_text(encoding="utf-8")
-    for region in solution_regions(text):
-        if region.owner and "." not in region.owner:
-            return region.owner
-    raise AssertionError(f"no top-level exercise function in {module}")
 
 
 def reference_source(module: str) -> str:

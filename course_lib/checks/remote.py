@@ -318,7 +318,9 @@ def pack(document: Any, tensors: list) -> bytes:
     blobs = []
     headers = []
     for tensor in tensors:
-        data = tensor.to("cpu").contiguous()
+        # A copy in row-major order: .contiguous() may keep an odd stride on a size-1 dimension,
+        # which .view(torch.uint8) then refuses (e.g. torch.randn(1, 5)[:, -1]).
+        data = tensor.to("cpu").clone(memory_format=_torch().contiguous_format)
         if data.numel() == 0:
             raw = b""
         else:
