@@ -185,18 +185,25 @@ def stage_info(stage: str) -> dict | None:
         return None
 
 
-def load_stage(stage: str, *, device=None):
+def load_stage(stage: str, *, device=None, mode: str | None = None, verbose: bool = True):
     """Load a stage saved by :func:`save_stage`.
 
     The model is rebuilt with YOUR ``course_lib.decoder.GPT`` (notebook 06) from the saved
     config, and the tokenizer with your ``course_lib.tokenization.Tokenizer.load`` (notebook 01).
 
+    A stage saved by a smoke run (``info["mode"] == "smoke"``: a test that the notebook runs, not a
+    trained model) is ignored in quick and full mode, with a printed line saying so: otherwise a
+    30-step model would silently stand in for a real one.
+
     Args:
         stage: the stage's name.
         device: where to put the model (default: ``course_lib.device.get_device()``).
+        mode: the mode of the caller (default: ``course_lib.device.run_mode()``).
+        verbose: print why a smoke-run stage is ignored.
 
     Returns:
-        ``(model, tokenizer, info)`` with the model in eval mode, or None if the stage is missing.
+        ``(model, tokenizer, info)`` with the model in eval mode, or None if the stage is missing
+        (or ignored).
     """
     import torch
 
@@ -204,6 +211,13 @@ def load_stage(stage: str, *, device=None):
 
     folder = _stage_path(stage)
     if not (folder / "model.pt").exists() or not (folder / "tokenizer.json").exists():
+        return None
+    mode = mode or _default_mode()
+    saved_info = stage_info(stage) or {}
+    if saved_info.get("mode") == "smoke" and mode != "smoke":
+        if verbose:
+            print(f"Ignoring the stage {stage!r} in {folder}: a smoke run saved it (a quick test of the notebook, "
+                  f"not a trained model), and this is {mode} mode. Run its notebook in {mode} mode to replace it.")
         return None
     from course_lib.decoder import GPT, GPTConfig
     from course_lib.tokenization import Tokenizer
@@ -350,7 +364,7 @@ def course_gpt(*, device=None, mode: str | None = None, verbose: bool = True):
 
     mode = mode or _default_mode()
     try:
-        loaded = load_stage("pretrained", device=device)
+        loaded = load_stage("pretrained", device=device, mode=mode, verbose=verbose)
     except NotImplementedError as err:
         raise EarlierWorkMissing(f"{err} (Your model from notebook 07 is saved, but loading it needs this "
                                  "code; or switch to the reference: course_lib.earlier.use_reference.)") from err
@@ -361,7 +375,7 @@ def course_gpt(*, device=None, mode: str | None = None, verbose: bool = True):
         return model, tokenizer, info
     better = MODES[MODES.index(mode):] if mode in MODES else MODES
     for candidate in better:
-        loaded = load_stage(f"reference-{candidate}", device=device)
+        loaded = load_stage(f"reference-{candidate}", device=device, mode=mode, verbose=verbose)
         if loaded is not None:
             model, tokenizer, info = loaded
             info["source"] = "reference (cached)"

@@ -83,3 +83,29 @@ def test_classify_continuation():
     assert classify(" near the lake") == "answer"
     assert classify(" Mia had a red kite. She liked it very much.") == "story"
     assert classify("  ") == "nothing"
+    assert classify("<|endoftext|>Once upon a time, there was a girl named Kate.") == "story"
+    assert classify("<|endoftext|><|endoftext|>") == "nothing"
+    assert classify(" What colour is Mia's kite?<|endoftext|>Once upon a time") == "question"
+
+
+def test_continue_text_can_write_past_the_end_of_a_text():
+    """A base model ends a document and starts another; with both stops off, continue_text shows it."""
+    _, tokenizer = _tiny_gpt_and_tokenizer(1)
+    eot = tokenizer.special_tokens["<|endoftext|>"]
+
+    class AlwaysEndOfText(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.anchor = torch.nn.Parameter(torch.zeros(1))
+
+        def forward(self, idx):                        # (B, T) -> (B, T, vocab): <|endoftext|> wins
+            logits = torch.zeros(*idx.shape, tokenizer.vocab_size)
+            logits[..., eot] = 1.0
+            return logits
+
+    model = AlwaysEndOfText()
+    assert finetuning.continue_text(model, tokenizer, "Where does Mia live?", 3) == ""
+    written = finetuning.continue_text(model, tokenizer, "Where does Mia live?", 3, stop_at_end=False,
+                                       stop_at_endoftext=False)
+    assert written == "<|endoftext|>" * 3
+    assert finetuning.classify_continuation(written) == "nothing"

@@ -153,3 +153,10 @@ def test_stages_and_course_gpt(tmp_path, monkeypatch, capsys):
         tokenizer.encode("Mia has a red kite.<|endoftext|>", allowed_special="all")
     x = torch.tensor([[1, 2, 3]])
     assert torch.equal(mine.eval()(x), model.eval()(x))
+
+    # A stage that a smoke run saved is a test, not a model: quick and full mode ignore it, and say so.
+    assert pretrained.load_stage("pretrained", mode="quick") is None
+    assert "Ignoring the stage 'pretrained'" in capsys.readouterr().out
+    assert pretrained.load_stage("pretrained", mode="smoke") is not None
+    pretrained.save_stage("pretrained", model, tokenizer, extra={"mode": "quick"})
+    assert pretrained.load_stage("pretrained", mode="full") is not None

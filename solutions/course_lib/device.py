@@ -7,6 +7,9 @@ choice, in order:
 2. the environment variable ``COURSE_DEVICE`` (``cpu``, ``cuda``, ``cuda:1``, ``mps`` or ``auto``);
 3. ``auto``: CUDA if present, else Apple's MPS if present, else the CPU.
 
+`configure_threads()` sets how many CPU threads PyTorch uses, by measuring when it can (a small
+model on a busy machine is often fastest on one thread).
+
 `run_mode()` answers the other question the notebooks ask: "quick" (sized for a 2-core laptop,
 seconds to a minute per cell) or "full" (bigger models and data, meant for a GPU). It reads
 ``COURSE_MODE`` and defaults to "quick" on a CPU and "full" on an accelerator. A third mode,
@@ -77,3 +80,59 @@ def describe() -> str:
         f"device: {device} · mode: {run_mode(device)} "
         "(change with the COURSE_DEVICE / COURSE_MODE environment variables)"
     )
+
+
+def configure_threads(threads: int | None = None, *, step=None, verbose: bool = True) -> int:
+    """Choose how many CPU threads PyTorch uses for one operation, and set it.
+
+    More threads are not always faster. A small model's matrix products are too small to split
+    well, and on a machine whose cores are busy with other work a second thread mostly waits for
+    a core: on a loaded 2-core machine one thread was up to 10x faster per step than two. So:
+
+    1. `threads` if given, else the ``COURSE_THREADS`` environment variable;
+    2. else, if `step` (a function of no arguments running one training step) is given: MEASURE. Time `step`
+       with 1, 2, 4, ... threads (up to the cores this process may use) and keep the fastest;
+    3. else: the cores not already busy, ``cores - load average`` rounded, at least 1.
+
+    Also sets one inter-op thread (the course's models have no parallel branches to run).
+    On a GPU the choice barely matters (the CPU only launches kernels).
+
+    Returns:
+        The number of threads now set.
+    """
+    import contextlib
+    import time
+
+    import torch
+
+    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    with contextlib.suppress(RuntimeError):  # only allowed before the first parallel op
+        torch.set_num_interop_threads(1)
+    how = "as asked"
+    if threads is None and os.environ.get("COURSE_THREADS"):
+        threads, how = int(os.environ["COURSE_THREADS"]), "from COURSE_THREADS"
+    if threads is None and step is not None and cores > 1:
+        candidates = sorted({1, *[c for c in (2, 4, 8, 16) if c < cores], cores})
+        timings = {}
+        for n in candidates:
+            torch.set_num_threads(n)
+            step()                                   # warm up (allocations, caches)
+            samples = []
+            for _ in range(3):
+                start = time.perf_counter()
+                step()
+                samples.append(time.perf_counter() - start)
+                if timings and samples[-1] > 3 * min(timings.values()):
+                    break                            # clearly slower: no need to insist
+            timings[n] = sorted(samples)[len(samples) // 2]   # the median
+        threads = min(timings, key=timings.get)
+        how = "measured: " + ", ".join(f"{n} thread{'s' * (n > 1)} {1000 * t:.0f} ms/step" for n, t in timings.items())
+    if threads is None:
+        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
+        threads = max(1, min(cores, int(cores - load + 0.5)))
+        how = f"{cores} cores, load average {load:.1f}"
+    threads = max(1, int(threads))
+    torch.set_num_threads(threads)
+    if verbose:
+        print(f"PyTorch CPU threads: {threads} ({how})")
+    return threads

@@ -348,12 +348,15 @@ def train_sft(model: nn.Module, examples: Sequence[dict], pad_id: int, config: S
 
 @torch.no_grad()
 def continue_text(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int = 24, *,
-                  stop_at_end: bool = True, temperature: float = 0.0, seed: int | None = None) -> str:
+                  stop_at_end: bool = True, stop_at_endoftext: bool = True, temperature: float = 0.0,
+                  seed: int | None = None) -> str:
     """The model's continuation of `prompt` (special tokens allowed in it), as text.
 
     Greedy by default (temperature 0: always the most likely token). Generation stops at
-    ``<|end|>`` (not included) when `stop_at_end`, and at ``<|endoftext|>``. Uses the model's
-    ``generate`` (notebook 06, with its KV cache) when it has one, else a plain loop.
+    ``<|end|>`` (not included) when `stop_at_end`, and at ``<|endoftext|>`` when
+    `stop_at_endoftext`; with both False it writes `max_new_tokens` tokens, and an
+    ``<|endoftext|>`` it wrote shows in the text (a base model ends a document and starts another).
+    Uses the model's ``generate`` (notebook 06, with its KV cache) when it has one, else a plain loop.
     """
     was_training = model.training
     model.eval()
@@ -362,7 +365,7 @@ def continue_text(model: nn.Module, tokenizer, prompt: str, max_new_tokens: int 
     block_size = getattr(getattr(model, "config", None), "block_size", None)
     if block_size is not None and len(ids) >= block_size:
         ids = ids[-(block_size - 1):]
-    eot = tokenizer.special_tokens.get("<|endoftext|>")
+    eot = tokenizer.special_tokens.get("<|endoftext|>") if stop_at_endoftext else None
     end = tokenizer.special_tokens.get(END_TOKEN) if stop_at_end else None
     stops = {t for t in (eot, end) if t is not None}
     idx = torch.tensor([ids], dtype=torch.long, device=device)
@@ -413,10 +416,14 @@ def classify_continuation(text: str) -> str:
     * "question": its first sentence ends with "?" (the base model's habit: a question follows a
       question, as in the corpus's reading questions);
     * "answer": a short phrase (at most 4 words) that is not a question, e.g. "near the lake";
-    * "story": anything longer (more story, a statement about someone);
-    * "nothing": empty.
+    * "story": anything longer (more story, a statement about someone), including an
+      ``<|endoftext|>`` followed by a new story: the model ended the text instead of answering;
+    * "nothing": empty (or only end-of-text markers).
     """
     text = text.strip()
+    if text.startswith("<|endoftext|>"):   # the document ended: what follows is a new one
+        rest = text.replace("<|endoftext|>", " ").strip()
+        return "story" if rest else "nothing"
     if not text:
         return "nothing"
     first_line = text.split("\n", 1)[0].strip()

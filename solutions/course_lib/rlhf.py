@@ -548,8 +548,8 @@ def _logits(model: nn.Module, idx: torch.Tensor) -> torch.Tensor:
 
 @dataclasses.dataclass
 class RewardModelConfig:
-    steps: int = 100
-    batch_size: int = 32
+    steps: int = 80
+    batch_size: int = 32          # preference pairs per step
     lr: float = 1e-4
     weight_decay: float = 0.0
     max_grad_norm: float = 1.0
@@ -762,45 +762,41 @@ def rollout(policy: nn.Module, ref_model: nn.Module, reward_model: nn.Module, pr
 
 class PolicyWithValue(nn.Module):
     """The policy (a GPT) with a value head on its features: one forward pass gives both the
-    next-token logits and a value per position (TRL's "CausalLM with value head").
+    next-token logits and a value per position (TRL's "CausalLM with value head"). The value
+    model shares the policy's body, which is cheaper than a second GPT (InstructGPT used one,
+    initialised from the reward model)."""
 
-    With ``detach_values=True`` the value head reads the features without sending gradients
-    back into the GPT: the value loss then cannot disturb the policy (a tiny model has little
-    room to serve both), at the price of a weaker value model.
-    """
-
-    def __init__(self, lm: nn.Module, d_model: int | None = None, *, detach_values: bool = False) -> None:
+    def __init__(self, lm: nn.Module, d_model: int | None = None) -> None:
         super().__init__()
         self.lm = lm
-        self.detach_values = detach_values
         d_model = d_model if d_model is not None else lm.config.d_model
         self.value_head = nn.Linear(d_model, 1)
+        # Zero: the values start at 0 and the policy's outputs are untouched by the new head.
         nn.init.zeros_(self.value_head.weight)
         nn.init.zeros_(self.value_head.bias)
 
     def forward(self, idx: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.lm.features(idx)                                       # (B, T, d_model)
-        value_in = features.detach() if self.detach_values else features
-        return self.lm.lm_head(features), self.value_head(value_in).squeeze(-1)  # (B, T, V), (B, T)
+        return self.lm.lm_head(features), self.value_head(features).squeeze(-1)  # (B, T, V), (B, T)
 
 
 @dataclasses.dataclass
 class PPOConfig:
-    steps: int = 40               # rollouts (each followed by `epochs` passes of updates)
-    batch_size: int = 64          # prompts per rollout
-    minibatch_size: int = 32
-    epochs: int = 4
-    max_new_tokens: int = 16
-    temperature: float = 1.0
-    kl_coef: float = 0.05
-    gamma: float = 1.0
-    lam: float = 0.95
-    clip_eps: float = 0.2
-    value_clip_eps: float | None = 0.2
-    vf_coef: float = 0.1
-    lr: float = 2e-5
+    steps: int = 30               # rollouts, each followed by `epochs` passes of minibatch updates
+    batch_size: int = 48          # prompts (answers) per rollout
+    minibatch_size: int = 24
+    epochs: int = 2
+    max_new_tokens: int = 24      # longest answer sampled
+    temperature: float = 1.0      # sampling temperature; the policy trained is softmax(logits / temperature)
+    kl_coef: float = 0.1          # weight of the per-token KL penalty (kl_penalized_rewards)
+    gamma: float = 1.0            # discount (compute_gae)
+    lam: float = 0.95             # GAE's lambda
+    clip_eps: float = 0.2         # ppo_clip_loss
+    value_clip_eps: float | None = 0.2  # value_loss
+    vf_coef: float = 0.1          # loss = ppo_clip_loss + vf_coef * value_loss
+    lr: float = 3e-5
     max_grad_norm: float = 1.0
-    whiten_advantages: bool = True
+    whiten_advantages: bool = True  # standardise the advantages over the batch (masked_whiten)
     seed: int = 0
 
 
@@ -909,9 +905,9 @@ def ppo_train(policy: PolicyWithValue, ref_model: nn.Module, reward_model: nn.Mo
 @dataclasses.dataclass
 class DPOConfig:
     steps: int = 60
-    batch_size: int = 32
-    beta: float = 0.1
-    lr: float = 2e-5
+    batch_size: int = 32          # preference pairs per step
+    beta: float = 0.5             # dpo_loss's beta: larger keeps the policy closer to the reference
+    lr: float = 1e-4
     max_grad_norm: float = 1.0
     seed: int = 0
 
@@ -974,15 +970,15 @@ def dpo_train(policy: nn.Module, ref_model: nn.Module, pairs: Sequence[Tokenized
 
 @dataclasses.dataclass
 class GRPOConfig:
-    steps: int = 40
+    steps: int = 30
     prompts_per_step: int = 8
-    group_size: int = 4
+    group_size: int = 4           # answers sampled per prompt
     epochs: int = 1
-    max_new_tokens: int = 16
+    max_new_tokens: int = 24
     temperature: float = 1.0
-    kl_coef: float = 0.05
+    kl_coef: float = 0.1          # weight of the KL estimate added to the loss
     clip_eps: float = 0.2
-    lr: float = 2e-5
+    lr: float = 1e-4
     max_grad_norm: float = 1.0
     seed: int = 0
 

@@ -26,7 +26,7 @@ What learners implement (the marked regions; notebook 07, sections 1-8)
 
 Provided (read them, do not rewrite them): :func:`train`, the loop that puts the pieces together,
 fast (PyTorch's fused AdamW, bf16 autocast and TF32 on a GPU, optional ``torch.compile``, a CPU
-thread count chosen by measuring: :func:`configure_threads`) and distributed (it runs unchanged
+thread count chosen by measuring: ``device.configure_threads``) and distributed (it runs unchanged
 under ``torchrun --nproc_per_node N``); :class:`BigramLM`, the smallest language model;
 :func:`encode_corpus`, :func:`sample_text` and :func:`grammar_validity` to prepare data and to
 measure a model; :func:`flops_per_token` for the compute a run takes (about 6 * N * D).
@@ -43,7 +43,6 @@ Conventions
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import math
 import os
@@ -53,6 +52,8 @@ from typing import Any, Callable, Iterable
 
 import torch
 from torch import nn
+
+from course_lib.device import configure_threads  # noqa: F401  (re-exported: notebook 07 uses it)
 
 __all__ = [
     # exercises
@@ -714,58 +715,6 @@ def distributed_info(device: torch.device | None = None) -> DistributedInfo:
         use_cuda = device is not None and torch.device(device).type == "cuda"
         dist.init_process_group(backend="nccl" if use_cuda else "gloo")
     return DistributedInfo(dist.get_rank(), dist.get_world_size(), int(os.environ.get("LOCAL_RANK", "0")))
-
-
-def configure_threads(threads: int | None = None, *, step: Callable[[], Any] | None = None,
-                      verbose: bool = True) -> int:
-    """Choose how many CPU threads PyTorch uses for one operation, and set it.
-
-    More threads are not always faster. A small model's matrix products are too small to split
-    well, and on a machine whose cores are busy with other work a second thread mostly waits for
-    a core: on a loaded 2-core machine one thread was up to 10x faster per step than two. So:
-
-    1. `threads` if given, else the ``COURSE_THREADS`` environment variable;
-    2. else, if `step` (a function running one training step) is given: MEASURE. Time `step`
-       with 1, 2, 4, ... threads (up to the cores this process may use) and keep the fastest;
-    3. else: the cores not already busy, ``cores - load average`` rounded, at least 1.
-
-    Also sets one inter-op thread (the course's models have no parallel branches to run).
-    On a GPU the choice barely matters (the CPU only launches kernels).
-
-    Returns:
-        The number of threads now set.
-    """
-    cores = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
-    with contextlib.suppress(RuntimeError):  # only allowed before the first parallel op
-        torch.set_num_interop_threads(1)
-    how = "as asked"
-    if threads is None and os.environ.get("COURSE_THREADS"):
-        threads, how = int(os.environ["COURSE_THREADS"]), "from COURSE_THREADS"
-    if threads is None and step is not None and cores > 1:
-        candidates = sorted({1, *[c for c in (2, 4, 8, 16) if c < cores], cores})
-        timings = {}
-        for n in candidates:
-            torch.set_num_threads(n)
-            step()                                   # warm up (allocations, caches)
-            samples = []
-            for _ in range(3):
-                start = time.perf_counter()
-                step()
-                samples.append(time.perf_counter() - start)
-                if timings and samples[-1] > 3 * min(timings.values()):
-                    break                            # clearly slower: no need to insist
-            timings[n] = sorted(samples)[len(samples) // 2]   # the median
-        threads = min(timings, key=timings.get)
-        how = "measured: " + ", ".join(f"{n} thread{'s' * (n > 1)} {1000 * t:.0f} ms/step" for n, t in timings.items())
-    if threads is None:
-        load = os.getloadavg()[0] if hasattr(os, "getloadavg") else 0.0
-        threads = max(1, min(cores, int(cores - load + 0.5)))
-        how = f"{cores} cores, load average {load:.1f}"
-    threads = max(1, int(threads))
-    torch.set_num_threads(threads)
-    if verbose:
-        print(f"PyTorch CPU threads: {threads} ({how})")
-    return threads
 
 
 def make_optimizer(model: nn.Module, config: TrainConfig) -> torch.optim.Optimizer:

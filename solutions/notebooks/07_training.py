@@ -786,7 +786,10 @@ with needs():
 # more per step: a lower loss, at a higher cost per step (the last column of the table). With a
 # small slice of data the model sees the same few stories again and again: the gap between its loss
 # on the text it trained on and on new text says how much it memorises instead of generalising, and
-# that gap is what more data closes. Training longer, on more data, with a bigger model is how every
+# that gap is what more data closes. In runs this short the validation loss itself may hardly
+# differ between the two slices (the model has not finished learning even the small one); train
+# longer and the model on the small slice stops improving on new text while the other keeps going.
+# Training longer, on more data, with a bigger model is how every
 # step from GPT-1 to today's models was made; the scaling laws say how to split a compute budget
 # between N and D (Chinchilla: roughly 20 tokens per parameter).
 #

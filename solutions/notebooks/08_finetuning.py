@@ -84,7 +84,7 @@ SIZES = {  # how much we measure; the fine-tuning runs themselves are sized by S
 torch.manual_seed(0)
 print(f"computing on {DEVICE}, {MODE} mode")
 if DEVICE.type == "cpu":
-    from course_lib.training import configure_threads
+    from course_lib.device import configure_threads
 
     configure_threads()  # notebook 07: on a small model, more CPU threads are not always faster
 
@@ -107,10 +107,7 @@ from course_lib.pretrained import course_gpt, save_stage
 
 base_model = tokenizer = None
 with needs():
-    try:
-        base_model, tokenizer, info = course_gpt(device=DEVICE)
-    except RuntimeError as err:  # code of an earlier notebook is missing: the message says which
-        raise NotImplementedError(str(err)) from None
+    base_model, tokenizer, info = course_gpt(device=DEVICE)   # says which model; ⏸ if earlier code is missing
     base_model.eval()
     PAD_ID = tokenizer.special_tokens[PAD_TOKEN]
     BLOCK = base_model.config.block_size      # the longest text the model reads at once
@@ -129,9 +126,11 @@ def need_model():
 #
 # Give the base model a plain question about the world and let it continue (greedy: always the most
 # likely next token). The corpus has, after some stories, a line of reading questions without
-# answers, like a school worksheet. So the most likely continuation of a question is... another
-# question. `classify_continuation` sorts each continuation: **question** (its first sentence ends
-# with "?"), **story** (a longer statement), or **answer** (a short phrase, at most four words).
+# answers, like a school worksheet, and then the text ends. So the most likely continuation of a
+# question is... another question, or the end of the text (`<|endoftext|>`) and a new story.
+# `classify_continuation` sorts each continuation: **question** (its first sentence ends with "?"),
+# **story** (a longer statement, or `<|endoftext|>` and a new story), or **answer** (a short
+# phrase, at most four words).
 
 # %%
 def shares(continuations):
@@ -147,7 +146,7 @@ def show_shares(label, continuations):
 failure_prompts = data.base_model_failure_prompts(n=SIZES["failure_prompts"])
 with needs():
     need_model()
-    base_continuations = [continue_text(base_model, tokenizer, q, 24, stop_at_end=False) for q in failure_prompts]
+    base_continuations = [continue_text(base_model, tokenizer, q, 24, stop_at_end=False, stop_at_endoftext=False) for q in failure_prompts]
     for question, text in list(zip(failure_prompts, base_continuations))[:6]:
         print(f"{question!r:45} -> {text.strip()[:90]!r}  [{classify_continuation(text)}]")
     show_shares(f"\nbase model, {len(failure_prompts)} plain questions", base_continuations)
@@ -472,7 +471,7 @@ with needs():
     sft_results = measure(sft_model, "SFT (full)")
     for pair, predicted in sft_results["examples"]:
         print(f"  {pair.question!r:45} -> {predicted!r:30} (true: {pair.answer!r})")
-    sft_plain = [continue_text(sft_model, tokenizer, q, 24, stop_at_end=False) for q in failure_prompts]
+    sft_plain = [continue_text(sft_model, tokenizer, q, 24, stop_at_end=False, stop_at_endoftext=False) for q in failure_prompts]
     show_shares("\nthe plain questions of the start, to the SFT model (no template)", sft_plain)
 
 # %% [markdown]
@@ -724,7 +723,7 @@ def ask(question):
     question = question.strip()
     if not question:
         return
-    rows = [("base model (plain text)", continue_text(base_model, tokenizer, question, 24, stop_at_end=False))]
+    rows = [("base model (plain text)", continue_text(base_model, tokenizer, question, 24, stop_at_end=False, stop_at_endoftext=False))]
     if sft_results is not None:
         rows.append(("SFT, full fine-tuning", continue_text(sft_model, tokenizer, chat_template(question), 16)))
     if lora_results is not None:

@@ -70,23 +70,36 @@ MODE = device.run_mode()
 SIZES = {
     "smoke": dict(pairs=200, test_pairs=100, style_steps=10, rm_steps=8, dpo_steps=4, ppo_steps=3, hack_steps=3,
                   grpo_steps=2, batch=8, eval_questions=12, eval_samples=1, max_new=16),
-    "quick": dict(pairs=2000, test_pairs=500, style_steps=120, rm_steps=100, dpo_steps=80, ppo_steps=40,
-                  hack_steps=40, grpo_steps=30, batch=32, eval_questions=59, eval_samples=2, max_new=24),
-    "full": dict(pairs=6000, test_pairs=1000, style_steps=600, rm_steps=600, dpo_steps=400, ppo_steps=200,
-                 hack_steps=200, grpo_steps=150, batch=64, eval_questions=59, eval_samples=8, max_new=32),
+    "quick": dict(pairs=2000, test_pairs=500, style_steps=150, rm_steps=80, dpo_steps=60, ppo_steps=30,
+                  hack_steps=30, grpo_steps=30, batch=48, eval_questions=59, eval_samples=2, max_new=24),
+    "full": dict(pairs=6000, test_pairs=1000, style_steps=600, rm_steps=400, dpo_steps=300, ppo_steps=150,
+                 hack_steps=150, grpo_steps=150, batch=64, eval_questions=59, eval_samples=8, max_new=32),
 }[MODE]
+# Every answer in this notebook is sampled at this temperature (see "How does the SFT model answer?").
+TEMPERATURE = 0.7
 torch.manual_seed(0)
 print(f"computing on {DEVICE}, {MODE} mode")
 NOTEBOOK_START = time.perf_counter()
 
+
+def moving_average(values, window=None):
+    """Each value averaged with the ones before it (a tenth of the run), for smoother curves."""
+    window = window or max(1, len(values) // 10)
+    return [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
+            for i in range(len(values))]
+
 # %% [markdown]
-# This notebook runs the learner's own `course_lib` modules from earlier notebooks: the GPT of 06
-# (its `generate` and `features`) and the chat template of 08. If one of them is not finished, the
-# next cell can switch that module to the course's reference (uncomment the lines you need; it
-# works where the course's `solutions/` folder is present, and prints what it switched).
+# This notebook runs your own `course_lib` modules from earlier notebooks: the tokenizer of 01,
+# the attention of 04 inside the GPT of 06 (its `features` and `generate`), and, if no SFT model
+# is saved yet, the fine-tuning recipe of 08. If one of them is not finished, uncomment its line
+# in the next cell to use the course's reference instead, for this kernel session (it works where
+# the course's `solutions/` folder is present; restart the kernel to go back to your own).
 
 # %%
-# from course_lib.earlier import use_reference
+from course_lib.earlier import use_reference
+
+# use_reference("tokenization")
+# use_reference("attention")
 # use_reference("decoder")
 # use_reference("finetuning")
 
@@ -95,22 +108,29 @@ NOTEBOOK_START = time.perf_counter()
 #
 # The next cell loads the model you fine-tuned in notebook 08 (saved as the stage `"sft"`). If
 # there is none, it builds one with the course's recipe from notebook 08 (`sft_recipe`, on the
-# course GPT of notebook 07) and says so.
+# course GPT that `course_gpt()` picks), says so, and keeps it for the next run as the stage
+# `"sft-recipe-<mode>"` (delete that folder, or save your own `"sft"` in notebook 08, to change it).
 
 # %%
 from course_lib.finetuning import ASSISTANT_TOKEN, END_TOKEN, PAD_TOKEN, USER_TOKEN, sft_recipe
-from course_lib.pretrained import course_gpt, load_stage
+from course_lib.pretrained import course_gpt, load_stage, save_stage
 
 with needs():
     stage = load_stage("sft", device=DEVICE)
     if stage is not None:
         sft_model, tokenizer, sft_info = stage
-        print("Using YOUR SFT model from notebook 08 (stage 'sft').")
+        print(f"Using YOUR SFT model from notebook 08 (stage 'sft', {sft_info['path']}).")
+    elif (stage := load_stage(f"sft-recipe-{MODE}", device=DEVICE)) is not None:
+        sft_model, tokenizer, sft_info = stage
+        print(f"No 'sft' stage saved by notebook 08 yet: using the SFT model that an earlier run of this notebook "
+              f"built with the course's recipe on {sft_info.get('base', 'the course GPT')} ({sft_info['path']}).")
     else:
         print("No 'sft' stage saved by notebook 08 yet: building one now with the course's recipe "
               "(finetuning.sft_recipe on the course GPT of notebook 07).")
         base_model, tokenizer, base_info = course_gpt(device=DEVICE)
         sft_model, _ = sft_recipe(base_model, tokenizer, mode=MODE, verbose=True)
+        base = "your GPT of notebook 07" if base_info.get("source") == "yours" else "the course's reference GPT"
+        print(f"saved for the next run: {save_stage(f'sft-recipe-{MODE}', sft_model, tokenizer, extra={'base': base, 'mode': MODE})}")
     sft_model.eval()
     END_ID = tokenizer.special_tokens[END_TOKEN]
     PAD_ID = tokenizer.special_tokens[PAD_TOKEN]
@@ -175,36 +195,43 @@ def fits_pair(pair):
     return len(prompt_ids(question_of(pair.prompt))) <= MAX_PROMPT
 
 
-pairs = preference_pairs(SIZES["pairs"], noise=0.1, split="train")
-test_pairs = preference_pairs(SIZES["test_pairs"], noise=0.1, split="test")
-with needs():
-    pairs, test_pairs = [p for p in pairs if fits_pair(p)], [p for p in test_pairs if fits_pair(p)]
+LABEL_NOISE = 0.1
+pairs = preference_pairs(SIZES["pairs"], noise=LABEL_NOISE, split="train")
+test_pairs = preference_pairs(SIZES["test_pairs"], noise=LABEL_NOISE, split="test")
 for pair in pairs[:6]:
     print(f"{question_of(pair.prompt)!r}\n    chosen:   {pair.chosen!r}\n    rejected: {pair.rejected!r}"
           + ("   (label flipped by noise)" if pair.noisy else ""))
-print(f"\n{len(pairs)} training pairs ({sum(p.noisy for p in pairs)} noisy), {len(test_pairs)} held-out pairs "
-      f"about held-out facts ({sum(p.noisy for p in test_pairs)} noisy)")
-print("behaviour flags of 'Good question! The answer is red.':",
+print("\nbehaviour flags of 'Good question! The answer is red.':",
       behaviour_flags(chat_prompt("What colour is Mia's kite?"), "Good question! The answer is red."))
+with needs():
+    pairs, test_pairs = [p for p in pairs if fits_pair(p)], [p for p in test_pairs if fits_pair(p)]
+    print(f"{len(pairs)} training pairs ({sum(p.noisy for p in pairs)} flipped, label noise {LABEL_NOISE:.0%}), "
+          f"{len(test_pairs)} held-out pairs about held-out facts ({sum(p.noisy for p in test_pairs)} flipped)")
 
 # %% [markdown]
 # How does the SFT model answer? The next cell samples answers to the held-out questions and asks
 # the hidden rule how many show the preferred behaviour.
+#
+# All sampling in this notebook uses temperature 0.7 (`TEMPERATURE`): a model this small puts a
+# long tail of probability on wrong tokens, and at temperature 1 it misspells every few words.
+# The policy that RL trains is then the *tempered* distribution softmax(logits / 0.7): the
+# provided loops compute every log-probability (the policy's and the reference's) from the same
+# scaled logits, so ratios and KL divergences compare like with like.
 
 # %%
 with needs():
     eval_texts = [p.text for p in eval_prompts for _ in range(SIZES["eval_samples"])]
-    sft_answers = sample_answers(sft_model, eval_prompts, decode=decode, end_id=END_ID,
-                                 max_new_tokens=MAX_NEW, samples=SIZES["eval_samples"], seed=1)
-    for text, answer in list(zip(eval_texts, sft_answers))[:6:SIZES["eval_samples"]] if SIZES["eval_samples"] > 1 \
-            else list(zip(eval_texts, sft_answers))[:4]:
+    sft_answers = sample_answers(sft_model, eval_prompts, decode=decode, end_id=END_ID, max_new_tokens=MAX_NEW,
+                                 samples=SIZES["eval_samples"], temperature=TEMPERATURE, seed=1)
+    for text, answer in list(zip(eval_texts, sft_answers))[::SIZES["eval_samples"]][:5]:   # one answer per question
         print(f"{question_of(text)!r} -> {answer!r}")
-    print(f"\nSFT model (notebook 08): preferred behaviour in {preferred_rate(eval_texts, sft_answers):.0%} of its answers")
+    print(f"\nSFT model (notebook 08): preferred behaviour in {preferred_rate(eval_texts, sft_answers):.0%} "
+          "of its answers")
 
 # %% [markdown]
 # SFT taught the model to answer with the short answers of its training data ("red"), which the
 # raters find correct but curt. RL can only reinforce what the policy sometimes does, and this
-# model never says "Good question!". InstructGPT's comparisons were sampled *from its SFT model*,
+# model rarely if ever says "Good question!". InstructGPT's comparisons were sampled *from its SFT model*,
 # and DPO assumes the same: the answers being compared come from the reference policy. So we take
 # one more supervised step first: a short fine-tuning on **all** the answers the raters saw, the
 # chosen and the rejected alike (no preference is used). The result speaks every style, good and
@@ -213,15 +240,17 @@ with needs():
 
 # %%
 with needs():
-    style_examples = [(ids, fitted_answer_ids(ids, answer)) for ids, p in ((prompt_ids(question_of(p.prompt)), p) for p in pairs)
-                      for answer in (p.chosen, p.rejected)]
+    style_examples = []
+    for pair in pairs:
+        ids = prompt_ids(question_of(pair.prompt))
+        style_examples += [(ids, fitted_answer_ids(ids, pair.chosen)), (ids, fitted_answer_ids(ids, pair.rejected))]
     ref_policy = copy.deepcopy(sft_model)
     started = time.perf_counter()
     style_losses = rlhf.sft_on_answers(ref_policy, style_examples, PAD_ID, steps=SIZES["style_steps"],
-                                       batch_size=32, lr=3e-4)
+                                       batch_size=32, lr=2e-3)
     ref_policy = frozen_copy(ref_policy)
-    ref_answers = sample_answers(ref_policy, eval_prompts, decode=decode, end_id=END_ID,
-                                 max_new_tokens=MAX_NEW, samples=SIZES["eval_samples"], seed=1)
+    ref_answers = sample_answers(ref_policy, eval_prompts, decode=decode, end_id=END_ID, max_new_tokens=MAX_NEW,
+                                 samples=SIZES["eval_samples"], temperature=TEMPERATURE, seed=1)
     print(f"{SIZES['style_steps']} steps in {time.perf_counter() - started:.0f} s, loss {style_losses[0]:.2f} -> "
           f"{sum(style_losses[-10:]) / len(style_losses[-10:]):.2f}")
     for text, answer in list(zip(eval_texts, ref_answers))[:8]:
@@ -311,13 +340,11 @@ with needs():
     print(f"{SIZES['rm_steps']} steps in {time.perf_counter() - started:.0f} s")
     fig, axes = plt.subplots(1, 2, figsize=(10, 3))
     steps = [h["step"] for h in rm_history]
-    window = max(1, len(steps) // 10)
-    smooth = lambda xs: [sum(xs[max(0, i - window + 1):i + 1]) / len(xs[max(0, i - window + 1):i + 1]) for i in range(len(xs))]
-    axes[0].plot(steps, smooth([h["loss"] for h in rm_history]))
+    axes[0].plot(steps, moving_average([h["loss"] for h in rm_history]))
     axes[0].axhline(0.6931, ls="--", c="gray", lw=1, label="log 2 (a coin flip)")
     axes[0].set(xlabel="step", ylabel="Bradley–Terry loss", title="reward model training")
     axes[0].legend()
-    axes[1].plot(steps, smooth([h["accuracy"] for h in rm_history]))
+    axes[1].plot(steps, moving_average([h["accuracy"] for h in rm_history]))
     axes[1].set(xlabel="step", ylabel="accuracy on the batch", ylim=(0, 1), title="chosen scored higher")
     plt.tight_layout()
     plt.show()
@@ -333,8 +360,9 @@ with needs():
     accuracy, chosen_scores, rejected_scores = rlhf.reward_accuracy(reward_model, test_tokenized, PAD_ID)
     noisy = torch.tensor([p.noisy for p in test_pairs])
     agrees_with_rule = ((chosen_scores > rejected_scores) != noisy).float().mean().item()
+    ceiling = 1 - noisy.float().mean().item()
     print(f"reward model accuracy on {len(test_pairs)} held-out pairs (raters' labels): {accuracy:.1%}")
-    print(f"ceiling allowed by the label noise (labels not flipped):              {1 - noisy.float().mean().item():.1%}")
+    print(f"ceiling allowed by the label noise (labels not flipped):              {ceiling:.1%}")
     print(f"agreement with the hidden rule itself (flipped labels put back):       {agrees_with_rule:.1%}")
 
 # %% [markdown]
@@ -450,12 +478,18 @@ results = {}
 
 def measure(name, model):
     r = evaluate_policy(model, ref_policy, reward_model, eval_prompts, decode=decode, end_id=END_ID, pad_id=PAD_ID,
-                        max_new_tokens=MAX_NEW, samples=SIZES["eval_samples"], seed=1)
+                        max_new_tokens=MAX_NEW, samples=SIZES["eval_samples"], temperature=TEMPERATURE, seed=1)
     results[name] = r
     print(f"{name:>24}: preferred {r['preferred_rate']:6.1%} · rule score {r['rule_score']:+5.2f} · "
           f"correct {r['correct_rate']:6.1%} · reward model {r['score']:+6.2f} · KL to π_ref {r['kl']:6.2f} nats · "
           f"{r['tokens']:4.1f} tokens")
     return r
+
+
+def show_answers(name, k=4):
+    """The first k sampled answers of a measured model, one per question."""
+    for text, answer in list(zip(eval_texts, results[name]["answers"]))[::SIZES["eval_samples"]][:k]:
+        print(f"    {question_of(text)!r} -> {answer!r}")
 
 
 with needs():
@@ -471,7 +505,8 @@ with needs():
 # in a comparison). Put that **implicit reward** into the Bradley–Terry loss and the reward model
 # disappears (Rafailov et al., 2023):
 #
-# $$\mathcal{L}_{DPO} = -\log\sigma\Big(\beta\big[(\log\pi(y_c|x) - \log\pi_{ref}(y_c|x)) - (\log\pi(y_r|x) - \log\pi_{ref}(y_r|x))\big]\Big).$$
+# $$\mathcal{L}_{DPO} = -\log\sigma\Big(\beta\big[(\log\pi(y_c|x) - \log\pi_{ref}(y_c|x))
+#   - (\log\pi(y_r|x) - \log\pi_{ref}(y_r|x))\big]\Big).$$
 #
 # At the start π = π_ref, every implicit reward is 0 and the loss is log 2. No sampling, no reward
 # model, no value model: one forward pass of the policy (and of the frozen reference) per pair.
@@ -499,10 +534,17 @@ with needs():
         p.requires_grad_(True)
     started = time.perf_counter()
     dpo_history = rlhf.dpo_train(dpo_policy, ref_policy, train_tokenized,
-                                 DPOConfig(steps=SIZES["dpo_steps"], batch_size=32, beta=0.1, lr=5e-5), pad_id=PAD_ID)
+                                 DPOConfig(steps=SIZES["dpo_steps"], batch_size=32, beta=0.5, lr=1e-4), pad_id=PAD_ID)
     print(f"DPO: {SIZES['dpo_steps']} steps in {time.perf_counter() - started:.0f} s, loss "
           f"{dpo_history[0]['loss']:.3f} -> {sum(h['loss'] for h in dpo_history[-10:]) / len(dpo_history[-10:]):.3f}")
     measure("DPO", dpo_policy)
+    show_answers("DPO")
+
+# %% [markdown]
+# Compare DPO's line with π_ref's, where it started. β (0.5 here) is DPO's leash: the implicit reward
+# is measured in units of β, so a small β lets the policy move far from π_ref for a given margin,
+# and a large one keeps it close. Try β = 0.1 or 2 in the cell above and watch the KL and the
+# preferred rate.
 
 # %% [markdown]
 # ## §6 PPO, part 1: the reward of each token
@@ -573,7 +615,8 @@ with needs():
 # updates, so it measures how far the policy has moved with the ratio ρ = π(y_t)/π_old(y_t), and
 # stops rewarding a move once ρ leaves [1 − ε, 1 + ε]:
 #
-# $$\mathcal{L}_{clip} = -\operatorname{mean}_t \min\big(\rho_t A_t,\ \operatorname{clip}(\rho_t, 1-\varepsilon, 1+\varepsilon)\,A_t\big).$$
+# $$\mathcal{L}_{clip} = -\operatorname{mean}_t \min\big(\rho_t A_t,\
+#   \operatorname{clip}(\rho_t, 1-\varepsilon, 1+\varepsilon)\,A_t\big).$$
 #
 # The min is pessimistic: a gain is capped, a loss never is. The value model learns to predict the
 # returns, with the same kind of clipping around its old predictions:
@@ -602,12 +645,13 @@ with needs():
 # %% [markdown]
 # ### PPO, all together
 #
-# `rlhf.ppo_train` runs the loop (read it in `course_lib/rlhf.py`): sample an answer per
-# training question from the policy, score it with the reward model, compute log-probs under the
-# policy and π_ref and the value model's estimates (a value head on the policy's own features),
-# then your `kl_penalized_rewards` → `compute_gae` → a few epochs of `ppo_clip_loss + 0.1 ·
-# value_loss`. The policy never sees the hidden rule; the curves below show it anyway, as the
-# share of the sampled answers with the preferred behaviour.
+# `rlhf.ppo_train` runs the loop (read it in `course_lib/rlhf.py`). Each step samples an answer
+# to each question of a batch of training questions, scores it with the reward model, computes
+# the log-probs under the policy and π_ref and the value model's estimates (a value head on the
+# policy's own features), then runs your `kl_penalized_rewards` → `compute_gae` → two epochs of
+# `ppo_clip_loss + 0.1 · value_loss` on minibatches. The policy never sees the hidden rule; the
+# curves below show it anyway: its mean score and the share of preferred answers among the
+# answers sampled at each step.
 
 # %%
 def judge(batch, responses):
@@ -621,8 +665,8 @@ def run_ppo(kl_coef, steps, lr, seed=0):
     policy = PolicyWithValue(copy.deepcopy(ref_policy)).to(DEVICE)
     for p in policy.parameters():
         p.requires_grad_(True)
-    config = PPOConfig(steps=steps, batch_size=SIZES["batch"], minibatch_size=max(4, SIZES["batch"] // 2),
-                       max_new_tokens=MAX_NEW, kl_coef=kl_coef, lr=lr, seed=seed)
+    config = PPOConfig(steps=steps, batch_size=SIZES["batch"], minibatch_size=max(4, SIZES["batch"] // 2), epochs=2,
+                       max_new_tokens=MAX_NEW, temperature=TEMPERATURE, kl_coef=kl_coef, lr=lr, seed=seed)
     started = time.perf_counter()
     history = rlhf.ppo_train(policy, ref_policy, reward_model, train_prompts, config, end_id=END_ID, pad_id=PAD_ID,
                              judge=judge)
@@ -634,11 +678,8 @@ def plot_runs(runs, title):
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.2))
     for label, history in runs.items():
         steps = [h["step"] for h in history]
-        window = max(1, len(steps) // 8)
         for ax, key in zip(axes, ("score", "kl", "rule_score", "preferred")):
-            values = [h[key] for h in history]
-            ax.plot(steps, [sum(values[max(0, i - window + 1):i + 1]) / len(values[max(0, i - window + 1):i + 1])
-                            for i in range(len(values))], label=label)
+            ax.plot(steps, moving_average([h[key] for h in history]), label=label)
     axes[0].set(xlabel="step", ylabel="reward model score", title="what RL maximises")
     axes[1].set(xlabel="step", ylabel="KL to π_ref (nats per answer)", title="how far it moved")
     axes[2].set(xlabel="step", ylabel="hidden rule's mean score", title="what the raters want")
@@ -650,28 +691,43 @@ def plot_runs(runs, title):
 
 
 with needs():
-    ppo_policy, ppo_history = run_ppo(kl_coef=0.05, steps=SIZES["ppo_steps"], lr=3e-5)
-    plot_runs({"PPO, kl_coef=0.05": ppo_history}, "PPO on the training questions (sampled answers, moving average)")
+    ppo_policy, ppo_history = run_ppo(kl_coef=0.1, steps=SIZES["ppo_steps"], lr=3e-5)
+    plot_runs({"PPO, kl_coef=0.1": ppo_history}, "PPO on the training questions (sampled answers, moving average)")
     measure("PPO", ppo_policy)
+    show_answers("PPO")
+
+# %% [markdown]
+# Read the four curves together. The reward model's score climbs, and the KL grows slowly, held
+# back by its penalty. The hidden rule, which PPO never sees, tells whether the climb is real. Its
+# two curves need not move together: the biggest gains come from no longer rambling, refusing or
+# asking questions back, which plain answers already achieve, while politeness, the subtlest part
+# of what the raters want, may be found only later (or lost for a while, as the policy first
+# settles on plain answers). The answers printed above show where the run ended.
+#
+# If PPO settled on plain answers ("It is brown."), look back at the reward model's table of
+# styles: does it score "Red." above "Good question! The answer is red."? Then PPO did its job: it
+# maximises the reward model, not the rule, and this reward model (about 85% right on held-out
+# pairs) prefers plain answers. In the course's runs, PPO reached 74% preferred answers from the
+# models of notebooks 07 and 08, and 0% (plain answers, with the rule score up from +0.6 to +1.0)
+# from the reference models built when 07 and 08 were skipped, whose reward model ranked "Red."
+# first. GRPO, below, compares answers to the same question directly and is less easily stuck.
 
 # %% [markdown]
 # ## Reward hacking
 #
-# The reward model is a *proxy* for the raters, trained on a few thousand answers in seven styles.
-# Outside that distribution its scores mean little, and an optimiser that pushes hard enough will
+# The reward model is a *proxy* for the raters, trained on a few thousand answers in a handful of
+# styles. Outside that distribution its scores mean little, and an optimiser that pushes hard enough will
 # find the places where the proxy is wrong (Goodhart's law: a measure that becomes a target stops
 # being a good measure). The KL penalty is what keeps the policy near π_ref, where the reward model
-# was trained. Remove it (`kl_coef=0`) and let PPO push harder:
+# was trained. Remove it (`kl_coef=0`) and let PPO push harder (a learning rate 3x larger):
 
 # %%
 with needs():
-    hack_policy, hack_history = run_ppo(kl_coef=0.0, steps=SIZES["hack_steps"], lr=1e-4, seed=1)
-    plot_runs({"PPO, kl_coef=0.05": ppo_history, "PPO, no KL penalty": hack_history},
+    hack_policy, hack_history = run_ppo(kl_coef=0.0, steps=SIZES["hack_steps"], lr=1e-4)
+    plot_runs({"PPO, kl_coef=0.1": ppo_history, "PPO, no KL penalty": hack_history},
               "with and without the KL penalty")
     measure("PPO without KL penalty", hack_policy)
-    hack_answers = results["PPO without KL penalty"]["answers"]
-    for text, answer in list(zip(eval_texts, hack_answers))[:6]:
-        print(f"{question_of(text)!r} -> {answer!r}")
+    show_answers("PPO without KL penalty", k=6)
 
 # %% [markdown]
 # Compare the two runs in the curves and the lines printed above: the reward model's score, the KL
@@ -686,6 +742,12 @@ with needs():
 #   reward trustworthy; watch the KL and the reward together, and check samples with something the
 #   policy was not optimised against (here, the hidden rule; in practice, people and held-out evals);
 # * a higher reward-model score is not a better model.
+#
+# The penalty is a price, not a wall. Run the cell again with `kl_coef=0.1` and `lr=1e-4`: in the
+# course's own quick run, that policy also found the over-rated answers after about 25 steps (its
+# KL jumped from about 4 to 14 nats per answer), because what the reward model paid for them was
+# worth more than the penalty cost. A stronger push needs a higher price, or an early stop when the
+# KL runs away.
 
 # %% [markdown]
 # ## GRPO: no value model
@@ -719,12 +781,14 @@ with needs():
     group = 4
     started = time.perf_counter()
     grpo_history = rlhf.grpo_train(grpo_policy, ref_policy, reward_model, train_prompts,
-                                   GRPOConfig(steps=SIZES["grpo_steps"], prompts_per_step=max(2, SIZES["batch"] // group),
-                                              group_size=group, max_new_tokens=MAX_NEW, kl_coef=0.05, lr=3e-5),
+                                   GRPOConfig(steps=SIZES["grpo_steps"], prompts_per_step=max(2, 32 // group),
+                                              group_size=group, max_new_tokens=MAX_NEW, temperature=TEMPERATURE,
+                                              kl_coef=0.1, lr=1e-4),
                                    end_id=END_ID, pad_id=PAD_ID, judge=judge)
     print(f"GRPO: {SIZES['grpo_steps']} steps in {time.perf_counter() - started:.0f} s")
-    plot_runs({"PPO, kl_coef=0.05": ppo_history, "GRPO": grpo_history}, "PPO and GRPO")
+    plot_runs({"PPO, kl_coef=0.1": ppo_history, "GRPO": grpo_history}, "PPO and GRPO")
     measure("GRPO", grpo_policy)
+    show_answers("GRPO")
 
 # %% [markdown]
 # ## Side by side
@@ -746,19 +810,27 @@ with needs():
     for name, r in results.items():
         ax.scatter(r["kl"], r["preferred_rate"], s=60)
         ax.annotate(name, (r["kl"], r["preferred_rate"]), textcoords="offset points", xytext=(6, 4), fontsize=8)
-    ax.set(xlabel="KL to π_ref (nats per answer)", ylabel="preferred rate (hidden rule)", ylim=(0, 1.05),
+    ax.set(xlabel="KL to π_ref (nats per answer)", ylabel="preferred rate (hidden rule)", ylim=(-0.05, 1.05),
            title="what each method bought, and what it cost")
+    ax.margins(x=0.2)
     plt.tight_layout()
     plt.show()
     print(f"notebook time so far: {time.perf_counter() - NOTEBOOK_START:.0f} s ({MODE} mode)")
 
 # %% [markdown]
-# Read the table with the hidden rule in mind. The methods that learned from the preferences raise
-# the preferred rate; none of them makes the answers more *correct*, because the raters never
-# checked facts (a polite wrong answer wins as often as a polite right one): RLHF optimises what
-# the raters reward, nothing else. The KL column is the price: how far each model moved from π_ref.
-# In full mode (a GPU, `COURSE_MODE=full`) every run is several times longer and the numbers are
-# steadier; the lessons are the same.
+# How to read the table:
+#
+# * **preferred, rule score, win rate** are what the raters want. Compare PPO, DPO and GRPO with
+#   π_ref, where they all started, and with the hacked PPO run.
+# * **correct** is what the raters never checked: a polite wrong answer wins as often as a polite
+#   right one. An answer that answers at all has a chance to be right, so correctness can move as a
+#   side effect, but no method was taught a single fact: compare it with the SFT model of notebook
+#   08, which answers plainly. What the model knows still comes from pretraining.
+# * **KL** is the price: how far each model moved from π_ref. DPO's β and PPO's and GRPO's KL
+#   coefficient set that price; the hacked run did not pay it, and look at what it bought.
+#
+# In full mode (a GPU, `COURSE_MODE=full`) every run is several times longer, with more samples
+# per measurement, so the numbers are steadier; the lessons are the same.
 
 # %% [markdown]
 # ## Ask the models
@@ -781,13 +853,14 @@ def ask(_=None):
     with chat_out, needs():
         q = question_box.value
         models = {"SFT (notebook 08)": sft_model, "π_ref": ref_policy}
-        for name, var in (("DPO", "dpo_policy"), ("PPO", "ppo_policy"), ("PPO, no KL", "hack_policy"), ("GRPO", "grpo_policy")):
+        trained = (("DPO", "dpo_policy"), ("PPO", "ppo_policy"), ("PPO, no KL", "hack_policy"), ("GRPO", "grpo_policy"))
+        for name, var in trained:
             if var in globals():
                 models[name] = globals()[var]
         asked = make_prompt(q)
         asked = asked._replace(ids=asked.ids[-MAX_PROMPT:])   # a long question keeps its end
-        answers = {name: sample_answers(m, [asked], decode=decode, end_id=END_ID,
-                                        max_new_tokens=MAX_NEW, seed=seed_slider.value)[0]
+        answers = {name: sample_answers(m, [asked], decode=decode, end_id=END_ID, max_new_tokens=MAX_NEW,
+                                        temperature=TEMPERATURE, seed=seed_slider.value)[0]
                    for name, m in models.items()}
         answers["(your answer)"] = answer_box.value
         scores = rlhf.score_answers(reward_model, [asked.ids] * len(answers),
