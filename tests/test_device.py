@@ -44,3 +44,34 @@ def test_run_mode(monkeypatch):
     monkeypatch.setenv("COURSE_MODE", "fast")
     with pytest.raises(ValueError, match="COURSE_MODE"):
         device.run_mode()
+
+
+def test_configure_threads_keeps_the_fastest_count(monkeypatch, capsys):
+    """configure_threads times the step with each thread count and keeps the fastest; an explicit
+    count and COURSE_THREADS win over measuring."""
+    import time
+
+    import torch
+
+    monkeypatch.delenv("COURSE_THREADS", raising=False)
+    monkeypatch.setattr(device.os, "sched_getaffinity", lambda pid: {0, 1, 2, 3}, raising=False)
+    before = torch.get_num_threads()
+    calls = []
+
+    def step():   # slow with more than 2 threads, fastest with exactly 2: a busy machine's shape
+        calls.append(torch.get_num_threads())
+        time.sleep({1: 0.004, 2: 0.002}.get(torch.get_num_threads(), 0.02))
+
+    try:
+        assert device.configure_threads(step=step) == 2
+        assert torch.get_num_threads() == 2
+        assert set(calls) == {1, 2, 4}
+        assert "measured: 1 thread" in capsys.readouterr().out
+        assert device.configure_threads(3, step=step) == 3
+        monkeypatch.setenv("COURSE_THREADS", "1")
+        assert device.configure_threads() == 1
+        assert "from COURSE_THREADS" in capsys.readouterr().out
+        monkeypatch.delenv("COURSE_THREADS")
+        assert device.configure_threads(verbose=False) in (1, 2, 4)   # the built-in probe
+    finally:
+        torch.set_num_threads(before)

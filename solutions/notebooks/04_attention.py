@@ -77,7 +77,7 @@ SIZES = {  # how much work the demonstrations do in each mode
 torch.manual_seed(0)
 print(f"computing on {DEVICE}, {MODE} mode")
 if DEVICE.type == "cpu":
-    # small models on a busy CPU run faster on fewer threads (notebook 07 measures it)
+    # more threads are not always faster for a small model (notebook 07): measure, keep the fastest
     device.configure_threads()
 
 # %% [markdown]

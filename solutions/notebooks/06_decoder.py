@@ -98,7 +98,7 @@ SIZES = {
 torch.manual_seed(0)
 print(f"computing on {DEVICE}, {MODE} mode")
 if DEVICE.type == "cpu":
-    # small models on a busy CPU run faster on fewer threads (notebook 07 measures it)
+    # more threads are not always faster for a small model (notebook 07): measure, keep the fastest
     device.configure_threads()
 
 # %% [markdown]

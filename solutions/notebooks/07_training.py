@@ -96,7 +96,7 @@ SIZES = {
 torch.manual_seed(0)
 print(f"computing on {DEVICE}, {MODE} mode")
 if DEVICE.type == "cpu":
-    configure_threads()  # a first choice from the machine's load; measured on the real model below
+    configure_threads()  # a first choice, timed on a probe; timed again on the real model below
 
 # %% [markdown]
 # ## The data: the corpus as one long stream of token ids
