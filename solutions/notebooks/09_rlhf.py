@@ -707,7 +707,7 @@ with needs():
 # If PPO settled on plain answers ("It is brown."), look back at the reward model's table of
 # styles: does it score "Red." above "Good question! The answer is red."? Then PPO did its job: it
 # maximises the reward model, not the rule, and this reward model (about 85% right on held-out
-# pairs) prefers plain answers. In the course's runs, PPO reached 74% preferred answers from the
+# pairs) prefers plain answers. In the course's runs, PPO reached 74-81% preferred answers from the
 # models of notebooks 07 and 08, and 0% (plain answers, with the rule score up from +0.6 to +1.0)
 # from the reference models built when 07 and 08 were skipped, whose reward model ranked "Red."
 # first. GRPO, below, compares answers to the same question directly and is less easily stuck.
