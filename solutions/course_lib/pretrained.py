@@ -213,8 +213,8 @@ def load_stage(stage: str, *, device=None, mode: str | None = None, verbose: boo
     if not (folder / "model.pt").exists() or not (folder / "tokenizer.json").exists():
         return None
     mode = mode or _default_mode()
-    saved_info = stage_info(stage) or {}
-    if saved_info.get("mode") == "smoke" and mode != "smoke":
+    info = stage_info(stage) or {"stage": stage}
+    if info.get("mode") == "smoke" and mode != "smoke":
         if verbose:
             print(f"Ignoring the stage {stage!r} in {folder}: a smoke run saved it (a quick test of the notebook, "
                   f"not a trained model), and this is {mode} mode. Run its notebook in {mode} mode to replace it.")
@@ -233,7 +233,6 @@ def load_stage(stage: str, *, device=None, mode: str | None = None, verbose: boo
             "(tok_emb, pos_emb, blocks[i].attn.q_proj, ..., norm, lm_head), or train again.")
     model.to(get_device() if device is None else device).eval()
     tokenizer = Tokenizer.load(folder / "tokenizer.json")
-    info = stage_info(stage) or {"stage": stage}
     info["path"] = str(folder)
     return model, tokenizer, info
 
